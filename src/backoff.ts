@@ -1,0 +1,34 @@
+/**
+ * Capped exponential backoff with jitter, and an abortable wait. A dispatcher's n-th failed
+ * attempt in a row waits `backoffDelay(n)`; a success resets n to 0.
+ */
+
+export interface ReconnectOptions {
+  /** Delay before the first retry, ms. */
+  initialDelay: number
+  /** Cap on any delay, ms. */
+  maxDelay: number
+  /** Growth per failed attempt. */
+  factor: number
+  /** Fraction of the delay added or removed at random: 0.2 spreads retries over ±20%. */
+  jitter: number
+}
+
+export function backoffDelay (attempt: number, o: ReconnectOptions, random: () => number = Math.random): number {
+  const base = Math.min(o.maxDelay, o.initialDelay * Math.pow(o.factor, attempt))
+  return Math.min(o.maxDelay, Math.max(0, base * (1 + o.jitter * (2 * random() - 1))))
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects, leaves no timer behind. */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,439 @@
+/**
+ * ConsensusNet owns the membership and reacts to it: one Dispatcher per member for what we send,
+ * one Receiver per member's inbound stream for what we receive, TentativeReceivers for peers
+ * that are not members (yet). A membership update is validated whole, then applied as one
+ * synchronous diff; senders are identified by the connection's authenticated peer ID only.
+ *
+ * It is a libp2p service (Startable): `consensusNet(init)` in `services`, any transports.
+ */
+import { TypedEventEmitter } from 'main-event'
+import * as defaults from './constants.ts'
+import { Dispatcher } from './dispatcher.ts'
+import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
+import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
+import { Receiver } from './receiver.ts'
+import { RingBuffer } from './ring-buffer.ts'
+import { TentativeReceivers } from './tentative-receivers.ts'
+import type { ReconnectOptions } from './backoff.ts'
+import type { AbortOptions, ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface ConsensusNetInit {
+  /** Protocol ID of the streams. Default `/consensus-net/1.0.0`. */
+  protocol?: string
+  /** Messages queued per member before the oldest is dropped. Default 16,384. */
+  sendBufferSize?: number
+  /** Bytes queued per member before the oldest is dropped. Default 32 MiB. */
+  sendBufferBytes?: number
+  /** Largest message sent or accepted. Default 4 MiB; at most `sendBufferBytes`. */
+  maxMessageSize?: number
+  /** Peers that are not members held at once. Default 64. */
+  maxTentativeReceivers?: number
+  /** Most recent messages held per tentative peer. Default 256. */
+  tentativeBufferSize?: number
+  /** Bytes held per tentative peer. Default 4 MiB. */
+  tentativeBufferBytes?: number
+  /** Reconnect backoff. Defaults: 50 ms initial, 5 s max, factor 2, jitter 0.2. */
+  reconnect?: Partial<ReconnectOptions>
+  /** Queued messages are packed into writes of up to this many bytes. Default 256 KiB. */
+  maxWriteBytes?: number
+  /** Inbound streams of the protocol allowed per connection. Default 8. */
+  maxInboundStreams?: number
+}
+
+export interface ConsensusNetComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  addressManager: AddressManager
+  logger: ComponentLogger
+}
+
+export interface MessageDetail {
+  from: NodeId
+  /** The message; may be a view into a larger receive buffer: copy it to keep many for long. */
+  data: Uint8Array
+}
+
+export interface PeerDetail {
+  node: NodeId
+}
+
+export interface ConsensusNetEvents {
+  message: CustomEvent<MessageDetail>
+  /** A member's outgoing stream opened. */
+  'peer:up': CustomEvent<PeerDetail>
+  /** A member's outgoing stream closed. */
+  'peer:down': CustomEvent<PeerDetail>
+}
+
+export interface MemberStats {
+  /** An outgoing stream is open (always true for this node itself). */
+  connected: boolean
+  /** Messages waiting in the send queue. */
+  queued: number
+  /** Messages handed to the stream (for this node itself: delivered locally). */
+  sent: number
+  /** Messages dropped from the send queue (oldest first) or refused by a closing stream. */
+  dropped: number
+  /** Outgoing streams re-opened after one was lost. */
+  reconnects: number
+  /** Messages delivered from this member, held ones included once promoted. */
+  received: number
+}
+
+export interface TentativeStats {
+  /** Peers held. */
+  receivers: number
+  /** Messages held. */
+  buffered: number
+  /** Messages discarded by a full buffer or an eviction. */
+  dropped: number
+  /** Peers evicted because too many were held. */
+  evicted: number
+  /** Peers promoted to members. */
+  promoted: number
+}
+
+export interface ConsensusNetStats {
+  members: Record<NodeId, MemberStats>
+  tentative: TentativeStats
+  /** Inbound streams reset for breaking the wire format. */
+  invalidFrames: number
+}
+
+interface MemberState {
+  member: Member
+  /** Undefined for this node itself. */
+  readonly dispatcher?: Dispatcher
+  received: number
+}
+
+interface Waiter {
+  readonly n: number
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implements Startable {
+  readonly [Symbol.toStringTag] = '@consensus-net/service'
+  readonly peerId: PeerId
+
+  readonly #components: ConsensusNetComponents
+  readonly #log: Logger
+  readonly #protocol: string
+  readonly #maxMessageSize: number
+  readonly #sendBufferSize: number
+  readonly #sendBufferBytes: number
+  readonly #maxWriteBytes: number
+  readonly #maxInboundStreams: number
+  readonly #reconnect: ReconnectOptions
+  readonly #stopOwner?: () => Promise<void>
+
+  #status: 'new' | 'started' | 'stopped' = 'new'
+  #membership: ParsedMembership = EMPTY_MEMBERSHIP
+  readonly #members = new Map<NodeId, MemberState>()
+  /** Inbound streams of members, by peer ID. */
+  readonly #receivers = new Map<string, Receiver>()
+  readonly #tentative: TentativeReceivers
+  #invalidFrames = 0
+  /** Members with an open outgoing stream. */
+  #up = 0
+  #waiters: Waiter[] = []
+  /** Messages this node sent to itself, delivered on the next microtask. */
+  readonly #local: RingBuffer
+  #localScheduled = false
+  #localSent = 0
+  #localDropped = 0
+
+  /** @param stopOwner - stops the libp2p node this service was created with, for the standalone helper */
+  constructor (components: ConsensusNetComponents, init: ConsensusNetInit = {}, stopOwner?: () => Promise<void>) {
+    super()
+    this.#components = components
+    this.peerId = components.peerId
+    this.#log = components.logger.forComponent('consensus-net')
+    this.#protocol = init.protocol ?? defaults.PROTOCOL
+    this.#sendBufferSize = positiveInt('sendBufferSize', init.sendBufferSize ?? defaults.SEND_BUFFER_SIZE)
+    this.#sendBufferBytes = positiveInt('sendBufferBytes', init.sendBufferBytes ?? defaults.SEND_BUFFER_BYTES)
+    this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes))
+    if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
+    this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
+    this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
+    this.#reconnect = {
+      initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
+      maxDelay: init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY,
+      factor: init.reconnect?.factor ?? defaults.RECONNECT_FACTOR,
+      jitter: init.reconnect?.jitter ?? defaults.RECONNECT_JITTER
+    }
+    this.#tentative = new TentativeReceivers(
+      nonNegativeInt('maxTentativeReceivers', init.maxTentativeReceivers ?? defaults.MAX_TENTATIVE_RECEIVERS),
+      positiveInt('tentativeBufferSize', init.tentativeBufferSize ?? defaults.TENTATIVE_BUFFER_SIZE),
+      positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
+    )
+    this.#local = new RingBuffer(this.#sendBufferSize, this.#sendBufferBytes)
+    this.#stopOwner = stopOwner
+  }
+
+  isStarted (): boolean {
+    return this.#status === 'started'
+  }
+
+  async start (): Promise<void> {
+    if (this.#status !== 'new') return
+    await this.#components.registrar.handle(this.#protocol, this.#onStream, {
+      maxInboundStreams: this.#maxInboundStreams
+    })
+    this.#status = 'started'
+  }
+
+  /** Closes every stream, timer and dial; afterwards every call throws `NotStartedError`. */
+  async stop (): Promise<void> {
+    if (this.#status === 'started') {
+      this.#status = 'stopped'
+      for (const state of this.#members.values()) state.dispatcher?.close()
+      this.#members.clear()
+      for (const r of this.#receivers.values()) r.close('stopped')
+      this.#receivers.clear()
+      this.#tentative.clear()
+      this.#local.clear()
+      const waiters = this.#waiters
+      this.#waiters = []
+      for (const w of waiters) w.reject(new NotStartedError())
+      await this.#components.registrar.unhandle(this.#protocol).catch(err => { this.#log.error('unhandle failed - %e', err) })
+    }
+    this.#status = 'stopped'
+    await this.#stopOwner?.()
+  }
+
+  /** Addresses others can put in a membership: each ends in /p2p/<this peer ID>. */
+  getMultiaddrs (): Multiaddr[] {
+    this.#assertStarted()
+    return this.#components.addressManager.getAddresses()
+  }
+
+  /**
+   * Applies `membership` (validated whole first: on `InvalidMembershipError` the previous one
+   * stays). Resolves once applied: Dispatchers exist and dial, not necessarily connected.
+   */
+  async connect (membership: Membership): Promise<void> {
+    this.#assertStarted()
+    const next = parseMembership(membership, this.peerId.toString())
+    const diff = diffMembership(this.#membership, next)
+    this.#membership = next
+
+    for (const node of diff.removed) {
+      const state = this.#members.get(node)!
+      this.#members.delete(node)
+      state.dispatcher?.close()
+      const receiver = this.#receivers.get(state.member.peer)
+      if (receiver != null) {
+        this.#receivers.delete(state.member.peer)
+        receiver.close('member removed')
+      }
+    }
+    for (const node of diff.moved) {
+      const state = this.#members.get(node)!
+      state.member = next.members.get(node)!
+      state.dispatcher?.setAddrs(state.member.addrs)
+    }
+    for (const node of diff.added) {
+      const member = next.members.get(node)!
+      const state: MemberState = {
+        member,
+        dispatcher: node === next.self ? undefined : this.#newDispatcher(member),
+        received: 0
+      }
+      this.#members.set(node, state)
+      const promoted = this.#tentative.promote(member.peer)
+      if (promoted != null) {
+        for (let m = promoted.held.shift(); m != null; m = promoted.held.shift()) {
+          state.received++
+          this.#emit(node, m)
+        }
+        if (promoted.receiver != null) this.#attach(promoted.receiver, state)
+      }
+    }
+    this.#checkWaiters()
+  }
+
+  /** Resolves once outgoing streams are open to at least `n` members, this node counting as one. */
+  async waitFor (n: number, options: AbortOptions = {}): Promise<void> {
+    this.#assertStarted()
+    options.signal?.throwIfAborted()
+    if (this.#connected() >= n) return
+    const signal = options.signal
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiters = this.#waiters.filter(w => w !== waiter)
+        reject(signal!.reason)
+      }
+      const waiter: Waiter = {
+        n,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        },
+        reject: err => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(err)
+        }
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#waiters.push(waiter)
+    })
+  }
+
+  /**
+   * Queues `data` for member `to` and returns at once; `data` is queued by reference, do not
+   * modify it afterwards. Throws `UnknownNodeError` (not a member), `MessageTooLargeError`.
+   */
+  send (to: NodeId, data: Uint8Array): void {
+    if (this.#status !== 'started') throw new NotStartedError()
+    if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
+    const state = this.#members.get(to)
+    if (state == null) throw new UnknownNodeError(to)
+    if (state.dispatcher != null) state.dispatcher.send(data)
+    else this.#sendLocal(data)
+  }
+
+  /** Queues `data` for every member except this node. */
+  broadcast (data: Uint8Array): void {
+    if (this.#status !== 'started') throw new NotStartedError()
+    if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
+    for (const state of this.#members.values()) state.dispatcher?.send(data)
+  }
+
+  stats (): ConsensusNetStats {
+    this.#assertStarted()
+    const members: Record<NodeId, MemberStats> = {}
+    for (const [node, state] of this.#members) {
+      const d = state.dispatcher
+      members[node] = d == null
+        ? { connected: true, queued: this.#local.length, sent: this.#localSent, dropped: this.#localDropped, reconnects: 0, received: state.received }
+        : { connected: d.connected, queued: d.queue.length, sent: d.sent, dropped: d.dropped, reconnects: d.reconnects, received: state.received }
+    }
+    const t = this.#tentative
+    return {
+      members,
+      tentative: { receivers: t.receivers, buffered: t.buffered, dropped: t.dropped, evicted: t.evicted, promoted: t.promoted },
+      invalidFrames: this.#invalidFrames
+    }
+  }
+
+  #newDispatcher (member: Member): Dispatcher {
+    return new Dispatcher({
+      node: member.node,
+      addrs: member.addrs,
+      sendBufferSize: this.#sendBufferSize,
+      sendBufferBytes: this.#sendBufferBytes,
+      maxWriteBytes: this.#maxWriteBytes,
+      reconnect: this.#reconnect,
+      dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocol, options),
+      onUp: node => {
+        this.#up++
+        this.safeDispatchEvent('peer:up', { detail: { node } })
+        this.#checkWaiters()
+      },
+      onDown: node => {
+        this.#up--
+        this.safeDispatchEvent('peer:down', { detail: { node } })
+      },
+      log: this.#log
+    })
+  }
+
+  readonly #onStream = (stream: Stream, connection: Connection): void => {
+    if (this.#status !== 'started') {
+      stream.abort(new NotStartedError())
+      return
+    }
+    const receiver = new Receiver(stream, {
+      peer: connection.remotePeer.toString(),
+      maxMessageSize: this.#maxMessageSize,
+      deliver: () => {},
+      onInvalid: (r, err) => {
+        this.#invalidFrames++
+        this.#log('reset stream from %s: %s', r.peer, err.message)
+      },
+      onClose: this.#onReceiverClose
+    })
+    const node = this.#membership.nodeByPeer.get(receiver.peer)
+    const state = node == null ? undefined : this.#members.get(node)
+    if (state?.dispatcher != null) this.#attach(receiver, state)
+    else this.#tentative.hold(receiver)
+  }
+
+  /** `receiver` delivers as `state`'s member from now on; a newer stream replaces an older one. */
+  #attach (receiver: Receiver, state: MemberState): void {
+    const old = this.#receivers.get(receiver.peer)
+    this.#receivers.set(receiver.peer, receiver)
+    old?.close('replaced by a newer stream from the same peer')
+    const from = state.member.node
+    receiver.deliver = data => {
+      state.received++
+      this.#emit(from, data)
+    }
+  }
+
+  readonly #onReceiverClose = (receiver: Receiver): void => {
+    if (this.#receivers.get(receiver.peer) === receiver) this.#receivers.delete(receiver.peer)
+    else this.#tentative.detach(receiver)
+  }
+
+  #emit (from: NodeId, data: Uint8Array): void {
+    this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+  }
+
+  #sendLocal (data: Uint8Array): void {
+    this.#localDropped += this.#local.push(data)
+    if (!this.#localScheduled) {
+      this.#localScheduled = true
+      queueMicrotask(this.#deliverLocal)
+    }
+  }
+
+  readonly #deliverLocal = (): void => {
+    this.#localScheduled = false
+    const self = this.#membership.self
+    const state = self == null ? undefined : this.#members.get(self)
+    // only what is queued now: a listener that sends to itself is served on the next microtask
+    for (let n = this.#local.length; n > 0 && this.#status === 'started'; n--) {
+      const m = this.#local.shift()!
+      if (state == null) {
+        this.#localDropped++ // this node left the membership before delivery
+        continue
+      }
+      this.#localSent++
+      state.received++
+      this.#emit(state.member.node, m)
+    }
+  }
+
+  #connected (): number {
+    return this.#up + (this.#membership.self != null ? 1 : 0)
+  }
+
+  #checkWaiters (): void {
+    if (this.#waiters.length === 0) return
+    const connected = this.#connected()
+    const ready = this.#waiters.filter(w => w.n <= connected)
+    if (ready.length === 0) return
+    this.#waiters = this.#waiters.filter(w => w.n > connected)
+    for (const w of ready) w.resolve()
+  }
+
+  #assertStarted (): void {
+    if (this.#status !== 'started') throw new NotStartedError()
+  }
+}
+
+function positiveInt (name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
+  return value
+}
+
+function nonNegativeInt (name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`)
+  return value
+}

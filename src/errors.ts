@@ -1,0 +1,67 @@
+/**
+ * Errors thrown or rejected by the public API. Each has a stable `name` to match on, since
+ * `instanceof` breaks when two copies of the package are loaded.
+ */
+
+/** `send()` to a node ID that is not in the current membership (or before any `connect()`). */
+export class UnknownNodeError extends Error {
+  static override readonly name = 'UnknownNodeError'
+  override readonly name = 'UnknownNodeError'
+  readonly node: string
+
+  constructor (node: string) {
+    super(`node "${node}" is not a member`)
+    this.node = node
+  }
+}
+
+/** `send()`/`broadcast()` of a message longer than `maxMessageSize`: nothing was queued. */
+export class MessageTooLargeError extends Error {
+  static override readonly name = 'MessageTooLargeError'
+  override readonly name = 'MessageTooLargeError'
+  readonly size: number
+  readonly maxMessageSize: number
+
+  constructor (size: number, maxMessageSize: number) {
+    super(`message of ${size} bytes exceeds maxMessageSize of ${maxMessageSize} bytes`)
+    this.size = size
+    this.maxMessageSize = maxMessageSize
+  }
+}
+
+/** `connect()` was given a membership that cannot be applied; the previous one stays in force. */
+export class InvalidMembershipError extends Error {
+  static override readonly name = 'InvalidMembershipError'
+  override readonly name = 'InvalidMembershipError'
+  /** The offending entry's node ID, when the problem belongs to one entry. */
+  readonly node?: string
+
+  constructor (message: string, node?: string) {
+    super(node == null ? `invalid membership: ${message}` : `invalid membership entry "${node}": ${message}`)
+    this.node = node
+  }
+}
+
+/** Any call before the service started or after `stop()`. */
+export class NotStartedError extends Error {
+  static override readonly name = 'NotStartedError'
+  override readonly name = 'NotStartedError'
+
+  constructor () {
+    super('the consensus network is not started')
+  }
+}
+
+/** Why an inbound stream was reset: it broke the wire format (see README, "Wire format"). */
+export class InvalidFrameError extends Error {
+  static override readonly name = 'InvalidFrameError'
+  override readonly name = 'InvalidFrameError'
+  readonly reason: InvalidFrameReason
+
+  constructor (reason: InvalidFrameReason) {
+    super(`invalid frame: ${reason}`)
+    this.reason = reason
+  }
+}
+
+export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated'

@@ -1,0 +1,110 @@
+/**
+ * Traffic from peers that are not members is held, not delivered: at most `maxReceivers` peers,
+ * each keeping only its most recent messages (bounded in count and bytes; older ones dropped and
+ * counted). One more peer evicts the peer held longest (the oldest created): its stream is reset
+ * and its messages dropped. A peer's entry outlives its stream, so messages held before a
+ * reconnect are still there when a membership update promotes the peer: `promote()` hands back
+ * the held messages in order and the live Receiver, if any, for the caller to deliver from.
+ *
+ * Held messages are copied: a view would pin the whole receive chunk it came from.
+ */
+import { RingBuffer } from './ring-buffer.ts'
+import type { Receiver } from './receiver.ts'
+
+interface Entry {
+  readonly held: RingBuffer
+  receiver?: Receiver
+}
+
+export interface Promoted {
+  readonly held: RingBuffer
+  readonly receiver?: Receiver
+}
+
+export class TentativeReceivers {
+  /** Messages discarded: overflow of a peer's buffer, or held by an evicted peer. */
+  dropped = 0
+  /** Peers evicted because too many were held. */
+  evicted = 0
+  /** Peers promoted to members. */
+  promoted = 0
+  readonly #maxReceivers: number
+  readonly #bufferSize: number
+  readonly #bufferBytes: number
+  /** Insertion order is creation order: the first entry is the next to evict. */
+  readonly #entries = new Map<string, Entry>()
+
+  constructor (maxReceivers: number, bufferSize: number, bufferBytes: number) {
+    this.#maxReceivers = maxReceivers
+    this.#bufferSize = bufferSize
+    this.#bufferBytes = bufferBytes
+  }
+
+  /** Peers held. */
+  get receivers (): number {
+    return this.#entries.size
+  }
+
+  /** Messages held across all peers. */
+  get buffered (): number {
+    let n = 0
+    for (const e of this.#entries.values()) n += e.held.length
+    return n
+  }
+
+  has (peer: string): boolean {
+    return this.#entries.has(peer)
+  }
+
+  /** Holds what `receiver` reads from now on. A newer stream from the same peer replaces the older. */
+  hold (receiver: Receiver): void {
+    let entry = this.#entries.get(receiver.peer)
+    if (entry == null) {
+      if (this.#maxReceivers < 1) {
+        receiver.close('no tentative receivers allowed')
+        return
+      }
+      while (this.#entries.size >= this.#maxReceivers) this.#evictOldest()
+      entry = { held: new RingBuffer(this.#bufferSize, this.#bufferBytes) }
+      this.#entries.set(receiver.peer, entry)
+    } else if (entry.receiver != null) {
+      const old = entry.receiver
+      entry.receiver = undefined
+      old.close('replaced by a newer stream from the same peer')
+    }
+    const held = entry.held
+    entry.receiver = receiver
+    receiver.deliver = data => {
+      this.dropped += held.push(data.slice())
+    }
+  }
+
+  /** The receiver's stream closed; its held messages stay. */
+  detach (receiver: Receiver): void {
+    const entry = this.#entries.get(receiver.peer)
+    if (entry?.receiver === receiver) entry.receiver = undefined
+  }
+
+  /** Stops holding `peer`; returns what was held for the caller to deliver, or undefined. */
+  promote (peer: string): Promoted | undefined {
+    const entry = this.#entries.get(peer)
+    if (entry == null) return undefined
+    this.#entries.delete(peer)
+    this.promoted++
+    return entry
+  }
+
+  /** Resets every held stream and forgets everything (on stop). */
+  clear (): void {
+    for (const e of this.#entries.values()) e.receiver?.close('stopped')
+    this.#entries.clear()
+  }
+
+  #evictOldest (): void {
+    const [peer, entry] = this.#entries.entries().next().value!
+    this.#entries.delete(peer)
+    this.evicted++
+    this.dropped += entry.held.length
+    entry.receiver?.close('evicted: too many tentative receivers')
+  }
+}

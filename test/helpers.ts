@@ -1,0 +1,92 @@
+/** Shared test helpers: real nodes on 127.0.0.1, event waits bounded in time (never sleeps). */
+import { createConsensusNet, type ConsensusNet, type CreateConsensusNetInit, type MessageDetail } from '../src/index.ts'
+
+/** Fast reconnects: tests wait on events, and a 5 s backoff cap would only slow them. */
+export const FAST_RECONNECT = { initialDelay: 20, maxDelay: 200, factor: 2, jitter: 0.2 }
+
+export async function startNodes (n: number, init: CreateConsensusNetInit = {}): Promise<ConsensusNet[]> {
+  return Promise.all(Array.from({ length: n }, async () => createConsensusNet({ reconnect: FAST_RECONNECT, ...init })))
+}
+
+export const NAMES = 'abcdefghijklmnopqrstuvwxyz'.split('')
+
+/** { a: addrs of nets[0], b: addrs of nets[1], ... } */
+export function membershipOf (nets: ConsensusNet[], names = NAMES): Record<string, string[]> {
+  return Object.fromEntries(nets.map((net, i) => [names[i], net.getMultiaddrs().map(String)]))
+}
+
+export async function stopAll (nets: Array<{ stop: () => Promise<void> }>): Promise<void> {
+  await Promise.all(nets.map(async n => n.stop().catch(() => {})))
+}
+
+/** Records every message a net emits. */
+export class Inbox {
+  readonly messages: MessageDetail[] = []
+  #waiters: Array<{ until: () => boolean, resolve: () => void }> = []
+
+  constructor (net: ConsensusNet) {
+    net.addEventListener('message', e => {
+      this.messages.push(e.detail)
+      this.#waiters = this.#waiters.filter(w => {
+        if (!w.until()) return true
+        w.resolve()
+        return false
+      })
+    })
+  }
+
+  from (node: string): Uint8Array[] {
+    return this.messages.filter(m => m.from === node).map(m => m.data)
+  }
+
+  /** Resolves when `until()` holds; rejects after `ms` with what was received so far. */
+  async wait (until: () => boolean, ms = 20_000, what = 'messages'): Promise<void> {
+    if (until()) return
+    await withTimeout(new Promise<void>(resolve => { this.#waiters.push({ until, resolve }) }), ms,
+      () => `timed out waiting for ${what}; have ${this.messages.length}`)
+  }
+
+  async waitCount (n: number, ms?: number): Promise<void> {
+    await this.wait(() => this.messages.length >= n, ms, `${n} messages`)
+  }
+}
+
+export async function withTimeout<T> (p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(what())) }, ms)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Resolves with the detail of the next `type` event for which `match` holds. */
+export async function nextEvent<T> (target: EventTarget, type: string, match: (detail: T) => boolean = () => true, ms = 20_000): Promise<T> {
+  let listener: ((e: Event) => void) | undefined
+  try {
+    return await withTimeout(new Promise<T>(resolve => {
+      listener = (e: Event) => {
+        const detail = (e as CustomEvent<T>).detail
+        if (match(detail)) resolve(detail)
+      }
+      target.addEventListener(type, listener)
+    }), ms, () => `timed out waiting for '${type}'`)
+  } finally {
+    target.removeEventListener(type, listener!)
+  }
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+export const text = (s: string): Uint8Array => encoder.encode(s)
+export const str = (b: Uint8Array): string => decoder.decode(b)
+
+/** A 4-byte big-endian sequence number, optionally padded to `size` bytes. */
+export function seq (i: number, size = 4): Uint8Array {
+  const b = new Uint8Array(size)
+  new DataView(b.buffer).setUint32(0, i)
+  return b
+}
+export const seqOf = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0)
