@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { backoffDelay, sleep } from '../src/backoff.ts'
+
+const o = { initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5 }
+
+describe('backoff', () => {
+  it('grows by the factor and stops at the cap', () => {
+    const mid = (): number => 0.5 // no jitter
+    assert.deepEqual([0, 1, 2, 3, 4, 10, 1000].map(a => backoffDelay(a, o, mid)), [100, 200, 400, 800, 1000, 1000, 1000])
+  })
+  it('jitters within ±jitter and never past the cap', () => {
+    assert.equal(backoffDelay(0, o, () => 0), 50)
+    assert.equal(backoffDelay(0, o, () => 1), 150)
+    assert.equal(backoffDelay(20, o, () => 1), 1000)
+  })
+  it('sleep ends at once when aborted, leaving no timer', async () => {
+    const ac = new AbortController()
+    const p = sleep(60_000, ac.signal)
+    ac.abort()
+    await p // the test would hang for a minute if the timer stayed
+    await sleep(60_000, ac.signal)
+  })
+})

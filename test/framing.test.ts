@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { FrameDecoder, encodeFrame, headerLength, writeHeader } from '../src/framing.ts'
+
+function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][], ok: boolean, reason?: string, ended: boolean } {
+  const messages: number[][] = []
+  const d = new FrameDecoder(max, m => messages.push([...m]))
+  let ok = true
+  for (const c of chunks) ok = d.push(c) && ok
+  const ended = ok && d.end()
+  return { messages, ok, reason: d.error?.reason, ended }
+}
+
+/** Every way of cutting `bytes` into two chunks, and into single bytes. */
+function splits (bytes: Uint8Array): Uint8Array[][] {
+  const out: Uint8Array[][] = [[bytes], [...bytes].map(b => Uint8Array.of(b))]
+  for (let i = 0; i <= bytes.length; i++) out.push([bytes.subarray(0, i), bytes.subarray(i)])
+  return out
+}
+
+const concat = (...parts: Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+describe('framing', () => {
+  it('encodes uvarint(1 + length), kind 0, payload', () => {
+    assert.deepEqual([...encodeFrame(new Uint8Array(0))], [1, 0])
+    assert.deepEqual([...encodeFrame(Uint8Array.of(7, 8))], [3, 0, 7, 8])
+    const big = encodeFrame(new Uint8Array(300))
+    assert.deepEqual([...big.subarray(0, 3)], [0xad, 0x02, 0]) // 301 = 0b10_0101101
+    assert.equal(big.length, 303)
+  })
+
+  it('headerLength matches what writeHeader writes, across varint widths', () => {
+    for (const n of [0, 1, 126, 127, 128, 16382, 16383, 16384, 2_097_150, 2_097_151, 2 ** 28, 2 ** 35]) {
+      const buf = new Uint8Array(16)
+      assert.equal(writeHeader(buf, 0, n), headerLength(n), `length ${n}`)
+    }
+  })
+
+  it('decodes frames in order however the bytes are split, empty messages included', () => {
+    const payloads = [Uint8Array.of(1, 2, 3), new Uint8Array(0), new Uint8Array(200).fill(9), Uint8Array.of(4)]
+    const stream = concat(...payloads.map(encodeFrame))
+    for (const chunks of splits(stream)) {
+      const r = decodeAll(chunks)
+      assert.ok(r.ok && r.ended)
+      assert.deepEqual(r.messages, payloads.map(p => [...p]))
+    }
+  })
+
+  it('accepts a message of exactly maxMessageSize and rejects one byte more before buffering it', () => {
+    assert.deepEqual(decodeAll([encodeFrame(new Uint8Array(10))], 10).messages.length, 1)
+    const r = decodeAll([encodeFrame(new Uint8Array(11)).subarray(0, 2)], 10)
+    assert.equal(r.ok, false)
+    assert.equal(r.reason, 'too-large')
+  })
+
+  const bad: Array<[string, Uint8Array, string]> = [
+    ['non-minimal varint', Uint8Array.of(0x81, 0x00, 0, 1), 'malformed-length'],
+    ['varint that never ends', new Uint8Array(12).fill(0x80), 'malformed-length'],
+    ['zero length (no kind byte)', Uint8Array.of(0), 'empty-frame'],
+    ['unknown kind', Uint8Array.of(2, 7, 1), 'unknown-kind'],
+    ['huge length', Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f), 'too-large']
+  ]
+  for (const [what, bytes, reason] of bad) {
+    it(`rejects a ${what} (${reason}) however it is split, after delivering the good frames before it`, () => {
+      const stream = concat(encodeFrame(Uint8Array.of(42)), bytes)
+      for (const chunks of splits(stream)) {
+        const r = decodeAll(chunks)
+        assert.equal(r.ok, false)
+        assert.equal(r.reason, reason)
+        assert.deepEqual(r.messages, [[42]])
+      }
+    })
+  }
+
+  it('reports a stream that ends inside a frame as truncated', () => {
+    const frame = encodeFrame(new Uint8Array(50))
+    for (const cut of [1, 2, 30, 51]) {
+      const r = decodeAll([frame.subarray(0, cut)])
+      assert.equal(r.ok, true)
+      assert.equal(r.ended, false)
+      assert.equal(r.reason, 'truncated')
+    }
+    assert.equal(decodeAll([Uint8Array.of(0x80)]).reason, 'truncated') // inside the varint
+  })
+
+  it('ignores input after the first violation', () => {
+    const messages: Uint8Array[] = []
+    const d = new FrameDecoder(100, m => messages.push(m))
+    assert.equal(d.push(Uint8Array.of(0)), false)
+    assert.equal(d.push(encodeFrame(Uint8Array.of(1))), false)
+    assert.equal(messages.length, 0)
+  })
+})
