@@ -90,3 +90,28 @@ export function seq (i: number, size = 4): Uint8Array {
   return b
 }
 export const seqOf = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0)
+
+/**
+ * For states no event announces (a count in `stats()`): checks `cond` every 5 ms until it
+ * holds, failing after `ms`. Bounded in time; use `Inbox.wait` / `nextEvent` where an event exists.
+ */
+export async function waitUntil (cond: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+/** A TCP port that was free a moment ago, for a node that must start later at a known address. */
+export async function freePort (): Promise<number> {
+  const { createServer } = await import('node:net')
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => { resolve(port) })
+    })
+  })
+}
