@@ -46,7 +46,13 @@ export async function createConsensusNet (init: CreateConsensusNetInit = {}): Pr
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: {
-      consensus: (components: ConsensusNetComponents) => new ConsensusNet(components, netInit, async () => node?.stop())
+      consensus: (components: ConsensusNetComponents) => new ConsensusNet(components, netInit, async () => {
+        if (node == null) return
+        // Abort rather than close: libp2p's graceful close can stall on a full write queue and
+        // leave the socket open, so peers would only notice on their next (lost) write.
+        for (const connection of node.getConnections()) connection.abort(new Error('consensus net stopped'))
+        await node.stop()
+      })
     }
   })
   return node.services.consensus
