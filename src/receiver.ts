@@ -70,7 +70,9 @@ export class Receiver {
   }
 
   #invalid (): void {
+    // abort() dispatches 'end' synchronously: detach first so the violation is reported once
     this.stream.removeEventListener('message', this.#onMessage)
+    this.stream.removeEventListener('end', this.#onEnd)
     const err = this.#decoder.error!
     this.#init.onInvalid(this, err)
     this.stream.abort(err)
