@@ -22,7 +22,7 @@ async function futureNode (): Promise<{ addr: string, start: (init?: object) => 
 }
 
 describe('Dispatcher', () => {
-  const cleanup: Array<{ stop: () => Promise<void> }> = []
+  const cleanup: Array<{ stop: () => void | Promise<void> }> = []
   after(async () => { await stopAll(cleanup) })
 
   it('dials eagerly: a member not yet listening gets what was sent before it started', async () => {

@@ -15,8 +15,8 @@ export function membershipOf (nets: ConsensusNet[], names = NAMES): Record<strin
   return Object.fromEntries(nets.map((net, i) => [names[i], net.getMultiaddrs().map(String)]))
 }
 
-export async function stopAll (nets: Array<{ stop: () => Promise<void> }>): Promise<void> {
-  await Promise.all(nets.map(async n => n.stop().catch(() => {})))
+export async function stopAll (nets: Array<{ stop: () => void | Promise<void> }>): Promise<void> {
+  await Promise.all(nets.map(async n => { await Promise.resolve(n.stop()).catch(() => {}) }))
 }
 
 /** Records every message a net emits. */

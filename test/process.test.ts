@@ -47,7 +47,7 @@ class Peer {
 }
 
 describe('across processes', () => {
-  const cleanup: Array<{ stop: () => Promise<void> }> = []
+  const cleanup: Array<{ stop: () => void | Promise<void> }> = []
   after(async () => { await stopAll(cleanup) })
 
   it('the receiver\'s process is killed and restarted with the same key and port: the sender reconnects by itself, later messages arrive in order', async () => {
