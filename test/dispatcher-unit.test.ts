@@ -1,0 +1,171 @@
+/** The Dispatcher against a fake stream: what it writes, when, and how it waits. No network. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { Dispatcher } from '../src/dispatcher.ts'
+import { FrameDecoder } from '../src/framing.ts'
+import { seq, seqOf, withTimeout } from './helpers.ts'
+import type { Stream } from '@libp2p/interface'
+
+class FakeStream extends EventTarget {
+  status = 'open'
+  writeStatus = 'writable'
+  writes: Array<Uint8Array | Uint8ArrayList> = []
+  /** What `send()` answers: false asks the writer to wait for 'drain'. */
+  accept = true
+  onDrainCalls = 0
+
+  send (data: Uint8Array | Uint8ArrayList): boolean {
+    this.writes.push(data)
+    return this.accept
+  }
+
+  onDrain (): Promise<void> {
+    this.onDrainCalls++
+    return Promise.resolve() // like the buggy cached promise: resolves at once
+  }
+
+  abort (): void { this.remoteClose() }
+
+  remoteClose (): void {
+    if (this.status !== 'open') return
+    this.status = 'reset'
+    this.writeStatus = 'closed'
+    this.dispatchEvent(new Event('close'))
+  }
+
+  /** Every message written, decoded. */
+  messages (): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const d = new FrameDecoder(1 << 24, m => out.push(m.slice()))
+    for (const w of this.writes) for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(d.push(chunk))
+    assert.ok(d.atBoundary)
+    return out
+  }
+}
+
+function setup (init: { maxWriteBytes?: number } = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[] } {
+  const streams: FakeStream[] = []
+  const events: string[] = []
+  let waiting: ((s: FakeStream) => void) | undefined
+  const d = new Dispatcher({
+    node: 'b',
+    addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
+    sendBufferSize: 100_000,
+    sendBufferBytes: 1 << 30,
+    maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
+    reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
+    dial: async () => {
+      const s = new FakeStream()
+      streams.push(s)
+      return s as unknown as Stream
+    },
+    onUp: () => {
+      events.push('up')
+      waiting?.(streams[streams.length - 1])
+      waiting = undefined
+    },
+    onDown: () => { events.push('down') },
+    log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => { throw new Error('unused') } }) as any
+  })
+  const up = async (): Promise<FakeStream> => withTimeout(new Promise<FakeStream>(resolve => { waiting = resolve }), 5_000, () => 'no stream')
+  return { d, streams, up, events }
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+describe('Dispatcher writes', () => {
+  it('coalesces a burst into writes of at most maxWriteBytes, in order', async () => {
+    const { d, up } = setup({ maxWriteBytes: 64 * 1024 })
+    const s = await up()
+    const n = 3000
+    for (let i = 0; i < n; i++) d.send(seq(i, 256))
+    await tick()
+    const frameBytes = 256 + 3 // 2-byte length + kind
+    assert.equal(s.writes.length, Math.ceil(n * frameBytes / (64 * 1024)), `writes: ${s.writes.length}`)
+    for (const w of s.writes) assert.ok(w.byteLength <= 64 * 1024)
+    assert.deepEqual(s.messages().map(seqOf), Array.from({ length: n }, (_, i) => i))
+    assert.equal(d.sent, n)
+    d.close()
+  })
+
+  it('writes a lone message on an idle link at once (next microtask), not after a timer', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    d.send(seq(1))
+    await Promise.resolve()
+    assert.equal(s.writes.length, 1)
+    assert.deepEqual(s.messages().map(seqOf), [1])
+    d.close()
+  })
+
+  it('waits for the drain event after send() returns false, never on onDrain(), then writes what queued meanwhile', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    s.accept = false
+    d.send(seq(0))
+    await tick()
+    assert.equal(s.writes.length, 1)
+    for (let i = 1; i <= 100; i++) d.send(seq(i))
+    await tick()
+    assert.equal(s.writes.length, 1, 'wrote before drain')
+    assert.equal(d.queue.length, 100)
+    s.accept = true
+    s.dispatchEvent(new Event('drain'))
+    assert.equal(s.writes.length, 2) // all 100 in one write
+    assert.deepEqual(s.messages().map(seqOf), Array.from({ length: 101 }, (_, i) => i))
+    assert.equal(s.onDrainCalls, 0)
+    d.close()
+  })
+
+  it('sends a message larger than maxWriteBytes as header + payload, without copying it', async () => {
+    const { d, up } = setup({ maxWriteBytes: 1024 })
+    const s = await up()
+    const big = new Uint8Array(4096).fill(7)
+    d.send(seq(1))
+    d.send(big)
+    d.send(seq(2))
+    await tick()
+    assert.equal(s.writes.length, 3)
+    const list = s.writes[1] as Uint8ArrayList
+    assert.ok(list instanceof Uint8ArrayList)
+    assert.ok([...list].includes(big), 'payload was copied')
+    assert.deepEqual(s.messages().map(m => m.byteLength), [4, 4096, 4])
+    d.close()
+  })
+})
+
+describe('Dispatcher connection loop', () => {
+  it('notices the close event, reconnects with backoff, counts it, and writes what queued while down', async () => {
+    const { d, streams, up, events } = setup()
+    const s1 = await up()
+    d.send(seq(0))
+    await tick()
+    const second = up()
+    s1.remoteClose()
+    assert.equal(d.connected, false)
+    d.send(seq(1))
+    d.send(seq(2))
+    const s2 = await second
+    await tick()
+    assert.deepEqual(s2.messages().map(seqOf), [1, 2])
+    assert.equal(d.reconnects, 1)
+    assert.deepEqual(events, ['up', 'down', 'up'])
+    assert.equal(streams.length, 2)
+    d.close()
+    assert.equal(s2.status, 'reset')
+    assert.deepEqual(events, ['up', 'down', 'up', 'down'])
+  })
+
+  it('close() discards the queue and stops dialling', async () => {
+    const { d, streams, up } = setup()
+    await up()
+    d.close()
+    d.send(seq(1)) // after close: queued nowhere visible, written nowhere
+    // an absence has no event: give the loop many backoff periods (1-5 ms) in which to redial, wrongly
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(streams.length, 1)
+    assert.equal(streams[0].writes.length, 0)
+  })
+})
