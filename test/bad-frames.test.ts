@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { PROTOCOL, type ConsensusNet } from '../src/index.ts'
 import { encodeFrame } from '../src/framing.ts'
-import { Inbox, membershipOf, seq, seqOf, startNodes, stopAll, withTimeout } from './helpers.ts'
+import { Inbox, membershipOf, plainNode, seq, seqOf, startNodes, stopAll, withTimeout } from './helpers.ts'
 import type { StreamCloseEvent } from '@libp2p/interface'
 
 const MAX = 1024
@@ -27,12 +24,7 @@ describe('bad input from a plain libp2p node', () => {
   let raw: Libp2p
   before(async () => {
     nets = await startNodes(2, { maxMessageSize: MAX })
-    raw = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
-    })
+    raw = await plainNode()
     const membership = membershipOf(nets)
     await Promise.all(nets.map(async n => n.connect(membership)))
     await Promise.all(nets.map(async n => n.waitFor(2)))
@@ -63,12 +55,7 @@ describe('bad input from a plain libp2p node', () => {
 
   it('a member that sends a bad frame is reset and counted too, and its next stream works', async () => {
     const [a, b] = nets
-    const bad = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
-    })
+    const bad = await plainNode()
     try {
       await b.connect({ ...membershipOf(nets), x: bad.getMultiaddrs().map(String) })
       const inbox = new Inbox(b)

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { PROTOCOL, createConsensusNet, type ConsensusNet } from '../src/index.ts'
-import { FAST_RECONNECT, Inbox, freePort, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, str, text } from './helpers.ts'
+import { FAST_RECONNECT, freePort, Inbox, membershipOf, nextEvent, plainNode, seq, seqOf, startNodes, stopAll, str, text } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
 /** A node that starts later at a fixed address: its key and port are chosen now. */
@@ -132,12 +129,7 @@ describe('a stalled member', () => {
     nets = await startNodes(3)
     // d accepts the stream and never reads: its receive window fills, then a's writes to d wait
     const streams: Stream[] = []
-    stalled = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
-    })
+    stalled = await plainNode()
     await stalled.handle(PROTOCOL, (stream) => {
       stream.pause()
       streams.push(stream)

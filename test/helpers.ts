@@ -1,4 +1,8 @@
 /** Shared test helpers: real nodes on 127.0.0.1, event waits bounded in time (never sleeps). */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
 import { createConsensusNet, type ConsensusNet, type CreateConsensusNetInit, type MessageDetail } from '../src/index.ts'
 
 /** Fast reconnects: tests wait on events, and a 5 s backoff cap would only slow them. */
@@ -113,5 +117,15 @@ export async function freePort (): Promise<number> {
       const port = (server.address() as { port: number }).port
       server.close(() => { resolve(port) })
     })
+  })
+}
+
+/** A plain libp2p node (TCP + Noise + Yamux, no consensus-net): a peer that does what a test tells it. */
+export async function plainNode (): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
   })
 }
