@@ -26,7 +26,7 @@ export interface ConsensusNetInit {
   sendBufferSize?: number
   /** Bytes queued per member before the oldest is dropped. Default 32 MiB. */
   sendBufferBytes?: number
-  /** Largest message sent or accepted. Default 4 MiB; at most `sendBufferBytes`. */
+  /** Largest message sent or accepted. Default 4 MiB (less if a buffer bound is smaller); at most `sendBufferBytes` and `tentativeBufferBytes`. */
   maxMessageSize?: number
   /** Peers that are not members held at once. Default 64. */
   maxTentativeReceivers?: number
@@ -132,6 +132,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #stopOwner?: () => Promise<void>
 
   #status: 'new' | 'started' | 'stopped' = 'new'
+  /** A membership update is being applied; events it causes wait in `#deferred`. */
+  #applying = false
+  #deferred: Array<['peer:up' | 'peer:down', NodeId]> = []
   #membership: ParsedMembership = EMPTY_MEMBERSHIP
   readonly #members = new Map<NodeId, MemberState>()
   /** Inbound streams of members, by peer ID. */
@@ -156,20 +159,25 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#protocol = init.protocol ?? defaults.PROTOCOL
     this.#sendBufferSize = positiveInt('sendBufferSize', init.sendBufferSize ?? defaults.SEND_BUFFER_SIZE)
     this.#sendBufferBytes = positiveInt('sendBufferBytes', init.sendBufferBytes ?? defaults.SEND_BUFFER_BYTES)
-    this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes))
+    this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes, init.tentativeBufferBytes ?? Infinity))
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
-    this.#reconnect = {
+    const r = this.#reconnect = {
       initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
       maxDelay: init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY,
       factor: init.reconnect?.factor ?? defaults.RECONNECT_FACTOR,
       jitter: init.reconnect?.jitter ?? defaults.RECONNECT_JITTER
     }
+    if (!(r.initialDelay >= 1 && r.maxDelay >= r.initialDelay && r.factor >= 1 && r.jitter >= 0 && r.jitter <= 1)) {
+      throw new RangeError(`reconnect needs initialDelay >= 1 ms, maxDelay >= initialDelay, factor >= 1 and 0 <= jitter <= 1, got ${JSON.stringify(r)}`)
+    }
+    const tentativeBufferBytes = positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
+    if (this.#maxMessageSize > tentativeBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed tentativeBufferBytes (${tentativeBufferBytes})`)
     this.#tentative = new TentativeReceivers(
       nonNegativeInt('maxTentativeReceivers', init.maxTentativeReceivers ?? defaults.MAX_TENTATIVE_RECEIVERS),
       positiveInt('tentativeBufferSize', init.tentativeBufferSize ?? defaults.TENTATIVE_BUFFER_SIZE),
-      positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
+      tentativeBufferBytes
     )
     this.#local = new RingBuffer(this.#sendBufferSize, this.#sendBufferBytes)
     this.#stopOwner = stopOwner
@@ -220,38 +228,58 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const next = parseMembership(membership, this.peerId.toString())
     const diff = diffMembership(this.#membership, next)
-    this.#membership = next
+    const promoted: Array<[MemberState, RingBuffer]> = []
 
-    for (const node of diff.removed) {
-      const state = this.#members.get(node)!
-      this.#members.delete(node)
-      state.dispatcher?.close()
-      const receiver = this.#receivers.get(state.member.peer)
-      if (receiver != null) {
-        this.#receivers.delete(state.member.peer)
-        receiver.close('member removed')
-      }
-    }
-    for (const node of diff.moved) {
-      const state = this.#members.get(node)!
-      state.member = next.members.get(node)!
-      state.dispatcher?.setAddrs(state.member.addrs)
-    }
-    for (const node of diff.added) {
-      const member = next.members.get(node)!
-      const state: MemberState = {
-        member,
-        dispatcher: node === next.self ? undefined : this.#newDispatcher(member),
-        received: 0
-      }
-      this.#members.set(node, state)
-      const promoted = this.#tentative.promote(member.peer)
-      if (promoted != null) {
-        for (let m = promoted.held.shift(); m != null; m = promoted.held.shift()) {
-          state.received++
-          this.#emit(node, m)
+    // 1. the structure, in one synchronous step: no user code runs until it is consistent
+    this.#applying = true
+    try {
+      this.#membership = next
+      for (const node of diff.removed) {
+        const state = this.#members.get(node)!
+        this.#members.delete(node)
+        state.dispatcher?.close()
+        const receiver = this.#receivers.get(state.member.peer)
+        if (receiver != null) {
+          this.#receivers.delete(state.member.peer)
+          receiver.close('member removed')
         }
-        if (promoted.receiver != null) this.#attach(promoted.receiver, state)
+        if (state.dispatcher == null) { // this node left: so do its messages to itself, and their counts
+          this.#local.clear()
+          this.#localSent = 0
+          this.#localDropped = 0
+        }
+      }
+      for (const node of diff.moved) {
+        const state = this.#members.get(node)!
+        state.member = next.members.get(node)!
+        state.dispatcher?.setAddrs(state.member.addrs)
+      }
+      for (const node of diff.added) {
+        const member = next.members.get(node)!
+        const state: MemberState = { member, dispatcher: node === next.self ? undefined : this.#newDispatcher(member), received: 0 }
+        this.#members.set(node, state)
+        const held = this.#tentative.promote(member.peer)
+        if (held == null) continue
+        // live messages can only arrive on a later I/O event, so after the held ones below
+        if (held.receiver != null) this.#attach(held.receiver, state)
+        promoted.push([state, held.held])
+      }
+    } finally {
+      this.#applying = false
+    }
+
+    // 2. the events, now that a handler calling connect() or stop() sees a consistent state
+    const deferred = this.#deferred
+    this.#deferred = []
+    for (const [type, node] of deferred) this.safeDispatchEvent(type, { detail: { node } })
+    for (const [state, held] of promoted) {
+      for (let m = held.shift(); m != null; m = held.shift()) {
+        if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) {
+          this.#tentative.dropped += held.length + 1 // a handler removed the member or stopped
+          break
+        }
+        state.received++
+        this.#emit(state.member.node, m)
       }
     }
     this.#checkWaiters()
@@ -332,12 +360,12 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocol, options),
       onUp: node => {
         this.#up++
-        this.safeDispatchEvent('peer:up', { detail: { node } })
+        this.#peerEvent('peer:up', node)
         this.#checkWaiters()
       },
       onDown: node => {
         this.#up--
-        this.safeDispatchEvent('peer:down', { detail: { node } })
+        this.#peerEvent('peer:down', node)
       },
       log: this.#log
     })
@@ -379,6 +407,12 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #onReceiverClose = (receiver: Receiver): void => {
     if (this.#receivers.get(receiver.peer) === receiver) this.#receivers.delete(receiver.peer)
     else this.#tentative.detach(receiver)
+  }
+
+  /** Dispatched at once, or after the membership update being applied (closing a stream is synchronous). */
+  #peerEvent (type: 'peer:up' | 'peer:down', node: NodeId): void {
+    if (this.#applying) this.#deferred.push([type, node])
+    else this.safeDispatchEvent(type, { detail: { node } })
   }
 
   #emit (from: NodeId, data: Uint8Array): void {

@@ -24,6 +24,10 @@ export const RECONNECT_INITIAL_DELAY = 50
 export const RECONNECT_MAX_DELAY = 5_000
 export const RECONNECT_FACTOR = 2
 export const RECONNECT_JITTER = 0.2
+/** A stream that stayed open this long was a success: the next failure starts from initialDelay again. */
+export const STABLE_STREAM_MS = 1_000
+/** A dial, protocol negotiation included, that takes longer fails (and is retried with backoff). */
+export const DIAL_TIMEOUT = 10_000
 
 /**
  * Queued messages are packed into writes of up to this many bytes. The notes in shared/ measured

@@ -8,12 +8,15 @@
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
  *
  * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
- * from its 'close' event, and redials with capped exponential backoff and jitter, reset after
- * each success. Messages queued while disconnected are written after the reconnect. Delivery is
- * at-most-once: a message handed to a stream that then dies is lost.
+ * from its 'close' event, and redials with capped exponential backoff and jitter. The backoff is
+ * reset by a stream that stayed open STABLE_STREAM_MS, so a peer that accepts and at once resets
+ * (it does not count us as a member, say) is retried ever more slowly. Messages queued while
+ * disconnected are written after the reconnect. Delivery is at-most-once: a message handed to a
+ * stream that then dies is lost.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
+import { DIAL_TIMEOUT, STABLE_STREAM_MS } from './constants.ts'
 import { headerLength, writeHeader } from './framing.ts'
 import { RingBuffer } from './ring-buffer.ts'
 import type { NodeId } from './membership.ts'
@@ -70,6 +73,7 @@ export class Dispatcher {
 
   /** Queues `data` (by reference: do not modify it afterwards). Never blocks, never throws. */
   send (data: Uint8Array): void {
+    if (this.#closed) return
     const dropped = this.queue.push(data)
     if (dropped !== 0) this.dropped += dropped
     if (!this.#flushScheduled && !this.#awaitingDrain && this.#stream != null) {
@@ -105,7 +109,8 @@ export class Dispatcher {
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
       let stream: Stream | undefined
       try {
-        stream = await this.#init.dial(addr, { signal: attempt.signal })
+        // our signal replaces libp2p's own negotiation timeout, so it carries one
+        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]) })
       } catch (err: any) {
         if (this.#closed) return
         if (attempt.signal.aborted) continue // new addresses: dial them now
@@ -117,11 +122,14 @@ export class Dispatcher {
           stream.abort(new Error('dispatcher closed'))
           return
         }
-        this.#failures = 0
-        if (opened) this.reconnects++
-        opened = true
-        await this.#use(stream)
-        if (this.#closed) return
+        if (stream.status === 'open') {
+          if (opened) this.reconnects++
+          opened = true
+          const since = Date.now()
+          await this.#use(stream)
+          if (this.#closed) return
+          if (Date.now() - since >= STABLE_STREAM_MS) this.#failures = 0
+        }
       }
       await sleep(backoffDelay(this.#failures++, this.#init.reconnect), attempt.signal)
     }
@@ -129,7 +137,6 @@ export class Dispatcher {
 
   /** Writes to `stream` until its 'close' event. */
   async #use (stream: Stream): Promise<void> {
-    if (stream.status !== 'open') return
     await new Promise<void>(resolve => {
       stream.addEventListener('close', () => {
         stream.removeEventListener('drain', this.#onDrain)
@@ -157,7 +164,7 @@ export class Dispatcher {
     while (queue.length > 0) {
       if (stream.writeStatus !== 'writable') return // closing: its 'close' event follows
       const count = this.#batchLength()
-      const batch = this.#pack(count)
+      const batch = this.#pack(count, this.#batchBytes)
       let ok: boolean
       try {
         ok = stream.send(batch)
@@ -175,6 +182,9 @@ export class Dispatcher {
     }
   }
 
+  /** Bytes of the frames of the last `#batchLength()`. */
+  #batchBytes = 0
+
   /** How many of the oldest queued messages fit in one write (at least one). */
   #batchLength (): number {
     const queue = this.queue
@@ -182,14 +192,16 @@ export class Dispatcher {
     let bytes = 0
     let n = 0
     for (let m = queue.peek(0); m != null; m = queue.peek(++n)) {
-      bytes += headerLength(m.byteLength) + m.byteLength
-      if (bytes > max && n > 0) break
+      const frame = headerLength(m.byteLength) + m.byteLength
+      if (bytes + frame > max && n > 0) break
+      bytes += frame
     }
+    this.#batchBytes = bytes
     return n
   }
 
-  /** Removes `count` messages from the queue as one buffer of frames. */
-  #pack (count: number): Uint8Array | Uint8ArrayList {
+  /** Removes `count` messages (`bytes` as frames) from the queue as one buffer of frames. */
+  #pack (count: number, bytes: number): Uint8Array | Uint8ArrayList {
     const queue = this.queue
     if (count === 1 && queue.peek(0)!.byteLength >= this.#init.maxWriteBytes) {
       // a large message on its own: frame it without copying it
@@ -197,11 +209,6 @@ export class Dispatcher {
       const header = new Uint8Array(headerLength(m.byteLength))
       writeHeader(header, 0, m.byteLength)
       return new Uint8ArrayList(header, m)
-    }
-    let bytes = 0
-    for (let i = 0; i < count; i++) {
-      const m = queue.peek(i)!
-      bytes += headerLength(m.byteLength) + m.byteLength
     }
     const buf = new Uint8Array(bytes)
     let offset = 0

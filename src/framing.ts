@@ -58,9 +58,12 @@ export class FrameDecoder {
   #length = 0
   #scale = 1
   #varintBytes = 0
-  // body (kind + payload) being assembled across chunks
-  #body: Uint8Array | undefined
+  // body (kind + payload) being assembled across chunks, in a buffer that doubles as bytes
+  // arrive: memory follows what a peer sent (at most 2x), not the length it announced
+  #bodyLength = 0
+  #body = EMPTY
   #filled = 0
+  #stopped = false
 
   constructor (maxMessageSize: number, onMessage: (payload: Uint8Array) => void) {
     this.maxMessageSize = maxMessageSize
@@ -69,7 +72,13 @@ export class FrameDecoder {
 
   /** True between frames: the stream may end here without truncating anything. */
   get atBoundary (): boolean {
-    return this.#varintBytes === 0 && this.#body == null && this.error == null
+    return this.#varintBytes === 0 && this.#bodyLength === 0 && this.error == null
+  }
+
+  /** Ignore all further input, including the rest of a chunk being decoded. */
+  stop (): void {
+    this.#stopped = true
+    this.#body = EMPTY
   }
 
   /** Feeds bytes; returns false once the input broke the format (see `error`). */
@@ -77,17 +86,18 @@ export class FrameDecoder {
     if (this.error != null) return false
     let i = 0
     const end = chunk.byteLength
-    while (i < end) {
-      if (this.#body != null) {
+    while (i < end && !this.#stopped) {
+      if (this.#bodyLength !== 0) {
         // continue a frame that started in an earlier chunk
-        const take = Math.min(end - i, this.#body.byteLength - this.#filled)
         if (this.#filled === 0 && chunk[i] !== FRAME_MESSAGE) return this.#fail('unknown-kind')
-        this.#body.set(chunk.subarray(i, i + take), this.#filled)
-        this.#filled += take
+        const take = Math.min(end - i, this.#bodyLength - this.#filled)
+        this.#append(chunk.subarray(i, i + take))
         i += take
-        if (this.#filled < this.#body.byteLength) return true
+        if (this.#filled < this.#bodyLength) return true
         const body = this.#body
-        this.#body = undefined
+        this.#body = EMPTY
+        this.#bodyLength = 0
+        this.#filled = 0
         this.#onMessage(body.subarray(1))
         continue
       }
@@ -116,16 +126,24 @@ export class FrameDecoder {
         this.#onMessage(n === 1 ? EMPTY : chunk.subarray(i + 1, i + n))
         i += n
       } else {
-        this.#body = new Uint8Array(n)
+        this.#bodyLength = n
         this.#filled = 0
-        if (i < end) {
-          this.#body.set(chunk.subarray(i, end))
-          this.#filled = end - i
-          i = end
-        }
+        this.#append(chunk.subarray(i, end))
+        i = end
       }
     }
     return true
+  }
+
+  #append (bytes: Uint8Array): void {
+    const need = this.#filled + bytes.byteLength
+    if (need > this.#body.byteLength) {
+      const grown = new Uint8Array(Math.min(this.#bodyLength, Math.max(need, 2 * this.#body.byteLength, 4096)))
+      grown.set(this.#body.subarray(0, this.#filled))
+      this.#body = grown
+    }
+    this.#body.set(bytes, this.#filled)
+    this.#filled = need
   }
 
   /** Records that the stream ended; a partial frame is a violation. Returns false if so. */
@@ -136,7 +154,7 @@ export class FrameDecoder {
 
   #fail (reason: InvalidFrameReason): false {
     this.error = new InvalidFrameError(reason)
-    this.#body = undefined
+    this.#body = EMPTY
     return false
   }
 }

@@ -36,12 +36,17 @@ export class Receiver {
     this.#init = init
     this.#decoder = new FrameDecoder(init.maxMessageSize, data => { this.deliver(data) })
     stream.addEventListener('message', this.#onMessage)
+    stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
     stream.addEventListener('close', () => { init.onClose(this) }, { once: true })
   }
 
-  /** Resets the stream. */
+  /**
+   * Resets the stream and delivers nothing more, not even the rest of the chunk being decoded
+   * (a 'message' handler may remove the sender in the middle of one).
+   */
   close (reason: string): void {
+    this.#detach()
     this.stream.abort(new Error(reason))
   }
 
@@ -60,8 +65,18 @@ export class Receiver {
     }
   }
 
-  /** The sender closed its side: fine between frames, a violation inside one. */
+  #remoteClosedWrite = false
+
+  readonly #onRemoteCloseWrite = (): void => {
+    this.#remoteClosedWrite = true
+  }
+
+  /**
+   * Nothing more will be read. After the sender closed its side gracefully, ending inside a frame
+   * is a violation; a reset, an abort or a lost connection is not the sender breaking the format.
+   */
   readonly #onEnd = (): void => {
+    if (!this.#remoteClosedWrite || this.stream.status === 'reset' || this.stream.status === 'aborted') return
     if (!this.#decoder.end()) {
       this.#invalid()
       return
@@ -70,11 +85,19 @@ export class Receiver {
   }
 
   #invalid (): void {
-    // abort() dispatches 'end' synchronously: detach first so the violation is reported once
-    this.stream.removeEventListener('message', this.#onMessage)
-    this.stream.removeEventListener('end', this.#onEnd)
+    this.#detach() // abort() dispatches 'end' synchronously: the violation is reported once
     const err = this.#decoder.error!
     this.#init.onInvalid(this, err)
     this.stream.abort(err)
   }
+
+  #detach (): void {
+    this.deliver = noop
+    this.#decoder.stop()
+    this.stream.removeEventListener('message', this.#onMessage)
+    this.stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)
+    this.stream.removeEventListener('end', this.#onEnd)
+  }
 }
+
+function noop (): void {}
