@@ -30,8 +30,8 @@ export interface DispatcherInit {
   sendBufferBytes: number
   maxWriteBytes: number
   reconnect: ReconnectOptions
-  /** Opens an outgoing stream of our protocol to `addr`. */
-  dial: (addr: Multiaddr, options: AbortOptions) => Promise<Stream>
+  /** Opens an outgoing stream of our protocol to `addr`; `force` dials a new connection even if one is open. */
+  dial: (addr: Multiaddr, options: AbortOptions & { force?: boolean }) => Promise<Stream>
   /** The outgoing stream opened / closed. */
   onUp: (node: NodeId) => void
   onDown: (node: NodeId) => void
@@ -56,6 +56,8 @@ export class Dispatcher {
   #attempt = new AbortController()
   #failures = 0
   #nextAddr = 0
+  /** The member moved: dial its new address, not a connection left from the old one. */
+  #force = false
   #flushScheduled = false
   #awaitingDrain = false
 
@@ -84,13 +86,16 @@ export class Dispatcher {
 
   /**
    * The member moved. A live stream is kept (it is authenticated to the same peer ID); otherwise
-   * the pending dial or backoff is cut short and the new addresses are dialled at once.
+   * the pending dial or backoff is cut short and the new addresses are dialled at once, on a new
+   * connection: one libp2p still holds to the old address may be dead without its knowing yet.
    */
   setAddrs (addrs: readonly Multiaddr[]): void {
     this.#addrs = addrs
     this.#nextAddr = 0
     this.#failures = 0
-    if (this.#stream == null) this.#attempt.abort()
+    if (this.#stream != null) return
+    this.#force = true
+    this.#attempt.abort()
   }
 
   /** Stops for good: resets the stream, cancels dial and backoff, discards the queue. */
@@ -108,13 +113,15 @@ export class Dispatcher {
       const attempt = this.#attempt = new AbortController()
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
       let stream: Stream | undefined
+      const force = this.#force
+      this.#force = false
       try {
         // our signal replaces libp2p's own negotiation timeout, so it carries one
-        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]) })
+        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]), force })
       } catch (err: any) {
         if (this.#closed) return
         if (attempt.signal.aborted) continue // new addresses: dial them now
-        this.#init.log('dial %s of %s failed: %s', addr, this.node, err.message)
+        this.#init.log('dial %s of %s failed: %s', addr, this.node, err?.message ?? err?.type ?? err)
         this.#nextAddr++
       }
       if (stream != null) {

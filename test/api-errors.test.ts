@@ -59,5 +59,9 @@ describe('errors', () => {
   it('rejects inconsistent options at construction', async () => {
     await assert.rejects(createConsensusNet({ sendBufferBytes: 100, maxMessageSize: 200 }), RangeError)
     await assert.rejects(createConsensusNet({ sendBufferSize: 0 }), RangeError)
+    await assert.rejects(createConsensusNet({ tentativeBufferBytes: 100, maxMessageSize: 200 }), RangeError)
+    await assert.rejects(createConsensusNet({ reconnect: { initialDelay: 0 } }), RangeError)
+    await assert.rejects(createConsensusNet({ reconnect: { initialDelay: 100, maxDelay: 10 } }), RangeError)
+    await assert.rejects(createConsensusNet({ reconnect: { jitter: 2 } }), RangeError)
   })
 })

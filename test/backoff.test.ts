@@ -15,10 +15,15 @@ describe('backoff', () => {
     assert.equal(backoffDelay(20, o, () => 1), 1000)
   })
   it('sleep ends at once when aborted, leaving no timer', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+    const before = timers()
     const ac = new AbortController()
     const p = sleep(60_000, ac.signal)
+    assert.equal(timers(), before + 1)
     ac.abort()
-    await p // the test would hang for a minute if the timer stayed
-    await sleep(60_000, ac.signal)
+    await p
+    assert.equal(timers(), before)
+    await sleep(60_000, ac.signal) // already aborted: returns at once, sets no timer
+    assert.equal(timers(), before)
   })
 })

@@ -4,7 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
 import { PROTOCOL, type ConsensusNet } from '../src/index.ts'
 import { encodeFrame } from '../src/framing.ts'
-import { Inbox, membershipOf, plainNode, seq, seqOf, startNodes, stopAll, withTimeout } from './helpers.ts'
+import { Inbox, membershipOf, plainNode, seq, seqOf, startNodes, stopAll, waitUntil, withTimeout } from './helpers.ts'
 import type { StreamCloseEvent } from '@libp2p/interface'
 
 const MAX = 1024
@@ -52,6 +52,28 @@ describe('bad input from a plain libp2p node', () => {
       assert.equal(b.stats().tentative.buffered, i + 1)
     })
   }
+
+  it('a stream reset by its sender, or closed because its member left, mid-frame, is not counted invalid', async () => {
+    const [, b] = nets
+    const peer = await plainNode()
+    try {
+      const before = b.stats().invalidFrames
+      const s1 = await peer.dialProtocol(multiaddr(b.getMultiaddrs()[0]), PROTOCOL)
+      s1.send(Uint8Array.of(10, 0, 1, 2)) // 3 of 10 bytes
+      s1.abort(new Error('sender gives up'))
+      // b is told by a reset; the next stream shows b is past it
+      const s2 = await peer.dialProtocol(multiaddr(b.getMultiaddrs()[0]), PROTOCOL)
+      await b.connect({ ...membershipOf(nets), x: peer.getMultiaddrs().map(String) })
+      const closed = new Promise(resolve => { s2.addEventListener('close', resolve, { once: true }) })
+      s2.send(Uint8Array.of(10, 0, 1, 2))
+      await waitUntil(() => b.stats().members.x != null)
+      await b.connect(membershipOf(nets)) // x leaves while its frame is half-read
+      await withTimeout(closed, 20_000, () => 'x\'s stream was not closed')
+      assert.equal(b.stats().invalidFrames, before)
+    } finally {
+      await peer.stop()
+    }
+  })
 
   it('a member that sends a bad frame is reset and counted too, and its next stream works', async () => {
     const [a, b] = nets

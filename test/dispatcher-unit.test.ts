@@ -45,7 +45,14 @@ class FakeStream extends EventTarget {
   }
 }
 
-function setup (init: { maxWriteBytes?: number } = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[] } {
+interface SetupInit {
+  maxWriteBytes?: number
+  reconnect?: { initialDelay: number, maxDelay: number, factor: number, jitter: number }
+  /** Called with each new stream once dialled. */
+  dialed?: (s: FakeStream) => void
+}
+
+function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[] } {
   const streams: FakeStream[] = []
   const events: string[] = []
   let waiting: ((s: FakeStream) => void) | undefined
@@ -55,10 +62,11 @@ function setup (init: { maxWriteBytes?: number } = {}): { d: Dispatcher, streams
     sendBufferSize: 100_000,
     sendBufferBytes: 1 << 30,
     maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
-    reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
+    reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async () => {
       const s = new FakeStream()
       streams.push(s)
+      init.dialed?.(s)
       return s as unknown as Stream
     },
     onUp: () => {
@@ -160,12 +168,39 @@ describe('Dispatcher connection loop', () => {
 
   it('close() discards the queue and stops dialling', async () => {
     const { d, streams, up } = setup()
-    await up()
+    const s = await up()
+    s.accept = false
+    d.send(seq(0))
+    await tick()
+    d.send(seq(1)) // queued behind the drain
+    assert.equal(d.queue.length, 1)
     d.close()
-    d.send(seq(1)) // after close: queued nowhere visible, written nowhere
+    assert.equal(d.queue.length, 0)
+    d.send(seq(2)) // after close: a no-op
+    assert.equal(d.queue.length, 0)
     // an absence has no event: give the loop many backoff periods (1-5 ms) in which to redial, wrongly
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(streams.length, 1)
-    assert.equal(streams[0].writes.length, 0)
+    assert.equal(streams[0].writes.length, 1)
+  })
+
+  it('backs off ever longer from a peer that accepts and resets soon after', async () => {
+    const { d, streams, events } = setup({ reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: s => { setTimeout(() => { s.remoteClose() }, 1) } })
+    // delays 10, 20, 40, 80, 160 ms: about 5 dials in 300 ms; without growth, about 30
+    // (an absence of dials has no event to await: this window is the measurement)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    d.close()
+    assert.ok(streams.length >= 2 && streams.length <= 7, `dials: ${streams.length}`)
+    assert.equal(events.filter(e => e === 'up').length, streams.length)
+    assert.equal(d.reconnects, streams.length - 1)
+  })
+
+  it('does not count a stream that closed before it could be used as a reconnect', async () => {
+    const { d, streams, events } = setup({ reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
+    await new Promise(resolve => setTimeout(resolve, 100))
+    d.close()
+    assert.ok(streams.length >= 2 && streams.length <= 5, `dials: ${streams.length}`)
+    assert.deepEqual(events, [])
+    assert.equal(d.reconnects, 0)
   })
 })
