@@ -1,0 +1,74 @@
+/**
+ * How long and how large each scenario runs. 'quick' (the default) keeps `npm run bench` under
+ * five minutes on a 2-core machine; 'full' repeats more and sends more. Counts are per contender
+ * class: a contender ~20x slower gets fewer messages so that every trial lasts about as long.
+ */
+
+export interface LinkSize {
+  size: number
+  repeats: number
+  /** Messages per trial for the coalescing contenders (this project, pre-packed). */
+  count: number
+  /** Messages per trial for one write per message. */
+  perMessageCount: number
+}
+
+export interface Profile {
+  name: 'quick' | 'full'
+  link: { sizes: LinkSize[] }
+  latency: {
+    loads: Array<{ load: '1k/s' | '50% of own max' | '50% of per-message max', repeats: number }>
+    durationMs: number
+  }
+  broadcast: {
+    nodes: number[]
+    repeats: number
+    /** Messages each node receives per trial, by contender class (each node sends its share). */
+    count: number
+    gossipsubCount: number
+    /** Cluster-wide fixed rate for the latency phase (msgs/s) and its duration. */
+    latencyRate: number
+    latencyMs: number
+  }
+  memory: { downMessages: number, flooders: number, floodProcesses: number, floodMs: number }
+  scale: { nodes: number, repeats: number, variants: Array<'createConsensusNet' | 'inbound limit lifted'> }
+  isolation: { receivers: number, count: number, repeats: number }
+}
+
+export const QUICK: Profile = {
+  name: 'quick',
+  link: {
+    sizes: [
+      { size: 256, repeats: 5, count: 600_000, perMessageCount: 60_000 },
+      { size: 32, repeats: 1, count: 2_000_000, perMessageCount: 100_000 },
+      { size: 4096, repeats: 1, count: 100_000, perMessageCount: 40_000 }
+    ]
+  },
+  latency: {
+    loads: [{ load: '1k/s', repeats: 3 }, { load: '50% of own max', repeats: 1 }, { load: '50% of per-message max', repeats: 1 }],
+    durationMs: 4000
+  },
+  broadcast: { nodes: [4, 8], repeats: 1, count: 300_000, gossipsubCount: 3000, latencyRate: 1000, latencyMs: 3000 },
+  memory: { downMessages: 1_000_000, flooders: 200, floodProcesses: 4, floodMs: 4000 },
+  scale: { nodes: 32, repeats: 1, variants: ['createConsensusNet'] },
+  isolation: { receivers: 4, count: 400_000, repeats: 2 }
+}
+
+export const FULL: Profile = {
+  name: 'full',
+  link: {
+    sizes: [
+      { size: 256, repeats: 7, count: 3_000_000, perMessageCount: 300_000 },
+      { size: 32, repeats: 5, count: 5_000_000, perMessageCount: 300_000 },
+      { size: 4096, repeats: 5, count: 300_000, perMessageCount: 120_000 }
+    ]
+  },
+  latency: {
+    loads: [{ load: '1k/s', repeats: 7 }, { load: '50% of own max', repeats: 3 }, { load: '50% of per-message max', repeats: 3 }],
+    durationMs: 10_000
+  },
+  broadcast: { nodes: [4, 8], repeats: 3, count: 1_000_000, gossipsubCount: 20_000, latencyRate: 1000, latencyMs: 10_000 },
+  memory: { downMessages: 5_000_000, flooders: 200, floodProcesses: 4, floodMs: 15_000 },
+  scale: { nodes: 32, repeats: 3, variants: ['createConsensusNet', 'inbound limit lifted'] },
+  isolation: { receivers: 4, count: 800_000, repeats: 5 }
+}

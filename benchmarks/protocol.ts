@@ -1,0 +1,79 @@
+/**
+ * The requests the parent process sends a worker process over IPC, and what each answers.
+ * One worker hosts one node (or, for floods, several nodes of the same contender).
+ */
+import type { ContenderName, SendJob, SendResult } from './contenders/contender.ts'
+
+export interface CpuTime {
+  /** CPU time used (user + system), ms. */
+  cpuMs: number
+  /** Wall time of the same interval, ms. */
+  wallMs: number
+}
+
+export interface Requests {
+  init: {
+    args: { contender: ContenderName, nodes: Array<{ nodeId: string, index: number }>, options?: Record<string, unknown>, loopback?: boolean }
+    result: { addrs: string[][], rss: number }
+  }
+  /** One peer map per hosted node; resolves when every node can send. */
+  connect: {
+    args: { peers: Array<Record<string, string>>, timeoutMs: number, waitFor?: number }
+    result: { startedAt: number, readyAt: number[], rss: number, cpu: CpuTime }
+  }
+  /** Count payloads of `trial` from now on; a 'recv-done' event follows when `expect` arrived. */
+  'recv-start': {
+    args: { trial: number, expect: number, maxSamples: number }
+    result: Record<string, never>
+  }
+  'recv-stop': {
+    args: Record<string, never>
+    result: { received: number, firstAt: number, lastAt: number, cpu: CpuTime, latencies: Float64Array }
+  }
+  /** Every hosted node runs the job (job.to the same for all). */
+  send: {
+    args: { job: SendJob }
+    result: { results: SendResult[], cpu: CpuTime }
+  }
+  'memory-start': {
+    args: { intervalMs: number }
+    result: { rss: number }
+  }
+  'memory-stop': {
+    args: Record<string, never>
+    /**
+     * RSS at start, peak (sampled), at stop, and after two full GCs; and live JS memory (heap used
+     * + external) at start and after the GCs.
+     */
+    result: {
+      before: number
+      peak: number
+      after: number
+      afterGc: number
+      liveBefore: number
+      liveAfterGc: number
+      /** V8 heap committed (heapTotal) at start and after the GCs. */
+      heapBefore: number
+      heapAfterGc: number
+    }
+  }
+  /** Blocks this worker's event loop for `ms` (no reading, no CPU), right after answering. */
+  stall: {
+    args: { ms: number }
+    result: Record<string, never>
+  }
+  stats: {
+    args: Record<string, never>
+    result: { nodes: Array<Record<string, unknown>>, rss: number, heapUsed: number }
+  }
+  stop: {
+    args: Record<string, never>
+    result: Record<string, never>
+  }
+}
+
+export type RequestName = keyof Requests
+
+export interface RequestMessage { id: number, cmd: RequestName, args: unknown }
+export type ReplyMessage = { id: number, ok: true, result: unknown } | { id: number, ok: false, error: string }
+export interface EventMessage { event: 'recv-done', trial: number }

@@ -1,0 +1,84 @@
+/**
+ * `npm run bench [-- <scenario>...] [--full] [--cpu-prof]`: runs the scenarios (all of them by
+ * default, in the quick profile), prints a table and writes benchmarks/results/latest.{json,svg,md}
+ * (latest-<scenarios>.* when only some ran).
+ * Every worker process it starts is killed when it ends, fails or is interrupted.
+ */
+import { link } from './scenarios/link.ts'
+import { latency } from './scenarios/latency.ts'
+import { broadcast } from './scenarios/broadcast.ts'
+import { memory } from './scenarios/memory.ts'
+import { scale } from './scenarios/scale.ts'
+import { isolation } from './scenarios/isolation.ts'
+import { FULL, QUICK } from './profile.ts'
+import { Progress } from './progress.ts'
+import { Results } from './results.ts'
+import { writeReports, formatTable } from './report.ts'
+import { installCleanup, liveWorkers, setWorkerExecArgv } from './workers.ts'
+import type { Scenario, ScenarioContext } from './scenario.ts'
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation]
+
+function usage (): string {
+  return [
+    'usage: npm run bench [-- [scenario...] [--full] [--cpu-prof] [--out DIR]]',
+    `scenarios: ${SCENARIOS.map(s => s.name).join(', ')} (default: all)`,
+    '  --full      longer, larger profile (default: quick, under 5 minutes on 2 cores)',
+    '  --cpu-prof  write a V8 CPU profile of every worker to benchmarks/results/tmp/prof/ (workers.txt: pid -> worker)',
+    '  --out DIR   write the reports to DIR (default benchmarks/results)',
+    'writes latest.{json,md,svg} (every scenario) or latest-<scenarios>.{json,md,svg} (some)'
+  ].join('\n')
+}
+
+async function main (): Promise<void> {
+  const args = process.argv.slice(2)
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage())
+    return
+  }
+  const profile = args.includes('--full') ? FULL : QUICK
+  const outIdx = args.indexOf('--out')
+  const outDir = outIdx >= 0 ? args[outIdx + 1] : fileURLToPath(new URL('./results/', import.meta.url))
+  const names = args.filter((a, i) => !a.startsWith('--') && (outIdx < 0 || i !== outIdx + 1))
+  const unknown = names.filter(n => SCENARIOS.find(s => s.name === n) === undefined)
+  if (unknown.length > 0 || outDir === undefined) {
+    console.error(`unknown scenario: ${unknown.join(', ')}\n${usage()}`)
+    process.exitCode = 2
+    return
+  }
+  const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter(s => names.includes(s.name))
+  if (args.includes('--cpu-prof')) {
+    const dir = fileURLToPath(new URL('./results/tmp/prof/', import.meta.url))
+    mkdirSync(dir, { recursive: true })
+    setWorkerExecArgv(['--cpu-prof', `--cpu-prof-dir=${dir}`], `${dir}workers.txt`)
+  }
+
+  const progress = new Progress(chosen.reduce((n, s) => n + s.steps(profile), 0))
+  installCleanup(() => { progress.end() })
+  const results = new Results()
+  const ctx: ScenarioContext = { profile, results, progress, linkMax: new Map() }
+  const started = Date.now()
+  for (const s of chosen) {
+    try {
+      await s.run(ctx)
+    } catch (err) {
+      const msg = (err as Error)?.stack ?? String(err)
+      results.errors.push({ scenario: s.name, error: msg })
+      progress.log(`scenario ${s.name} failed: ${msg}`)
+    }
+    if (liveWorkers() > 0) progress.log(`warning: ${liveWorkers()} workers still alive after ${s.name}`)
+  }
+  progress.end()
+  const seconds = (Date.now() - started) / 1000
+  // a run of every scenario writes latest.*; a run of some writes latest-<names>.*, so that trying
+  // one scenario does not overwrite the figures the README shows
+  const base = chosen.length === SCENARIOS.length ? 'latest' : `latest-${chosen.map(s => s.name).join('-')}`
+  const report = await writeReports(outDir, base, results, { profile: profile.name, scenarios: chosen.map(s => s.name), seconds })
+  console.log(formatTable(results))
+  console.log(`\n${profile.name} profile, ${seconds.toFixed(0)} s; wrote ${report.files.join(', ')}`)
+  if (results.errors.length > 0) process.exitCode = 1
+}
+
+await main()

@@ -1,0 +1,40 @@
+/**
+ * Summaries: percentiles of latency samples, and min/median/max of one figure over repeats.
+ */
+
+export interface Summary {
+  min: number
+  median: number
+  max: number
+  values: number[]
+}
+
+export function summarize (values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b)
+  return {
+    min: sorted[0] ?? NaN,
+    median: percentileOfSorted(sorted, 50),
+    max: sorted[sorted.length - 1] ?? NaN,
+    values
+  }
+}
+
+/** Nearest-rank percentile of ascending `sorted` (NaN when empty). */
+export function percentileOfSorted (sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN
+  if (p <= 0) return sorted[0]
+  const rank = Math.ceil(p / 100 * sorted.length)
+  return sorted[Math.min(sorted.length, rank) - 1]
+}
+
+export interface Percentiles { p50: number, p99: number, max: number, samples: number }
+
+export function latencyPercentiles (samples: Float64Array[]): Percentiles {
+  let n = 0
+  for (const s of samples) n += s.length
+  const all = new Float64Array(n)
+  let at = 0
+  for (const s of samples) { all.set(s, at); at += s.length }
+  all.sort()
+  return { p50: percentileOfSorted(all, 50), p99: percentileOfSorted(all, 99), max: all[n - 1] ?? NaN, samples: n }
+}

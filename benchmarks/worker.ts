@@ -1,0 +1,195 @@
+/**
+ * A worker process: hosts the node(s) of one contender and answers the parent's requests
+ * (see protocol.ts). It counts the payloads of the current trial, keeps one-way latency samples,
+ * and measures its own CPU and memory. It exits when the parent goes away, so no node outlives
+ * a benchmark run.
+ */
+import { loadContender } from './contenders/registry.ts'
+import { readSentAt, readTrial, wallNow } from './payload.ts'
+import type { Endpoint } from './contenders/contender.ts'
+import type { CpuTime, EventMessage, ReplyMessage, RequestMessage, RequestName, Requests } from './protocol.ts'
+
+if (process.send === undefined) {
+  console.error('benchmarks/worker.ts runs as a child of benchmarks/run.ts')
+  process.exit(2)
+}
+
+const post = (msg: ReplyMessage | EventMessage, then?: () => void): void => {
+  if (process.connected) process.send!(msg, undefined, {}, () => then?.())
+}
+
+/** Set by 'stall': block the event loop this long once the reply has left. */
+let stallMs = 0
+
+let endpoints: Endpoint[] = []
+
+/** Reception of the current trial. */
+const recv = {
+  trial: -1,
+  expect: 0,
+  received: 0,
+  firstAt: 0,
+  lastAt: 0,
+  samples: new Float64Array(0),
+  sampleCount: 0,
+  cpuStart: process.cpuUsage(),
+  wallStart: 0,
+  cpuAtDone: undefined as CpuTime | undefined
+}
+
+function cpuSince (start: NodeJS.CpuUsage, wallStart: number): CpuTime {
+  const d = process.cpuUsage(start)
+  return { cpuMs: (d.user + d.system) / 1000, wallMs: wallNow() - wallStart }
+}
+
+function onPayload (payload: Uint8Array): void {
+  if (recv.trial < 0 || readTrial(payload) !== recv.trial) return
+  const now = wallNow()
+  if (recv.received === 0) recv.firstAt = now
+  recv.lastAt = now
+  recv.received++
+  if (recv.sampleCount < recv.samples.length) recv.samples[recv.sampleCount++] = now - readSentAt(payload)
+  if (recv.received === recv.expect) {
+    recv.cpuAtDone = cpuSince(recv.cpuStart, recv.wallStart)
+    post({ event: 'recv-done', trial: recv.trial })
+  }
+}
+
+const memory = { timer: undefined as NodeJS.Timeout | undefined, before: 0, peak: 0, liveBefore: 0, heapBefore: 0 }
+
+function liveBytes (): number {
+  const u = process.memoryUsage()
+  return u.heapUsed + u.external
+}
+
+async function fullGc (): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return
+  gc()
+  await new Promise(resolve => setTimeout(resolve, 50))
+  gc()
+}
+
+function sampleMemory (): void {
+  const rss = process.memoryUsage.rss()
+  if (rss > memory.peak) memory.peak = rss
+}
+
+type Handler<K extends RequestName> = (args: Requests[K]['args']) => Promise<Requests[K]['result']>
+
+const handlers: { [K in RequestName]: Handler<K> } = {
+  async init ({ contender, nodes, options, loopback }) {
+    const factory = await loadContender(contender)
+    endpoints = []
+    for (const n of nodes) {
+      endpoints.push(await factory({ ...n, ...(options === undefined ? {} : { options }), loopback: loopback === true }, onPayload))
+    }
+    return { addrs: endpoints.map(e => e.addrs()), rss: process.memoryUsage.rss() }
+  },
+  async connect ({ peers, timeoutMs, waitFor }) {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const cpuStart = process.cpuUsage()
+    const startedAt = wallNow()
+    const readyAt = await Promise.all(endpoints.map(async (e, i) => {
+      await e.connect(peers[i], signal, waitFor)
+      return wallNow()
+    }))
+    return { startedAt, readyAt, rss: process.memoryUsage.rss(), cpu: cpuSince(cpuStart, startedAt) }
+  },
+  async 'recv-start' ({ trial, expect, maxSamples }) {
+    recv.trial = trial
+    recv.expect = expect
+    recv.received = 0
+    recv.firstAt = 0
+    recv.lastAt = 0
+    if (recv.samples.length !== maxSamples) recv.samples = new Float64Array(maxSamples)
+    recv.sampleCount = 0
+    recv.cpuAtDone = undefined
+    recv.cpuStart = process.cpuUsage()
+    recv.wallStart = wallNow()
+    return {}
+  },
+  async 'recv-stop' () {
+    const cpu = recv.cpuAtDone ?? cpuSince(recv.cpuStart, recv.wallStart)
+    const result = {
+      received: recv.received,
+      firstAt: recv.firstAt,
+      lastAt: recv.lastAt,
+      cpu,
+      latencies: recv.samples.slice(0, recv.sampleCount)
+    }
+    recv.trial = -1
+    return result
+  },
+  async send ({ job }) {
+    const signal = AbortSignal.timeout(Math.round(Math.max(1000, job.deadline - wallNow() + 30_000)))
+    const cpuStart = process.cpuUsage()
+    const wallStart = wallNow()
+    const results = await Promise.all(endpoints.map(async e => await e.send(job, signal)))
+    return { results, cpu: cpuSince(cpuStart, wallStart) }
+  },
+  async 'memory-start' ({ intervalMs }) {
+    if (memory.timer !== undefined) clearInterval(memory.timer)
+    await fullGc()
+    memory.liveBefore = liveBytes()
+    memory.heapBefore = process.memoryUsage().heapTotal
+    memory.before = process.memoryUsage.rss()
+    memory.peak = memory.before
+    memory.timer = setInterval(sampleMemory, intervalMs)
+    return { rss: memory.before }
+  },
+  async 'memory-stop' () {
+    if (memory.timer !== undefined) clearInterval(memory.timer)
+    memory.timer = undefined
+    sampleMemory()
+    const after = process.memoryUsage.rss()
+    await fullGc()
+    return {
+      before: memory.before,
+      peak: memory.peak,
+      after,
+      afterGc: process.memoryUsage.rss(),
+      liveBefore: memory.liveBefore,
+      liveAfterGc: liveBytes(),
+      heapBefore: memory.heapBefore,
+      heapAfterGc: process.memoryUsage().heapTotal
+    }
+  },
+  async stall ({ ms }) {
+    stallMs = Math.min(ms, 120_000)
+    return {}
+  },
+  async stats () {
+    const usage = process.memoryUsage()
+    return { nodes: endpoints.map(e => e.stats()), rss: usage.rss, heapUsed: usage.heapUsed }
+  },
+  async stop () {
+    await Promise.allSettled(endpoints.map(async e => { await e.stop() }))
+    endpoints = []
+    setTimeout(() => process.exit(0), 10).unref()
+    return {}
+  }
+}
+
+process.on('message', (raw) => {
+  const msg = raw as RequestMessage
+  const handler = handlers[msg.cmd] as (args: unknown) => Promise<unknown>
+  handler(msg.args).then(
+    result => {
+      post({ id: msg.id, ok: true, result }, () => {
+        if (stallMs > 0) {
+          const ms = stallMs
+          stallMs = 0
+          // a member that stops reading: the thread sleeps, the kernel's socket buffers fill up
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+        }
+      })
+    },
+    (err: Error) => { post({ id: msg.id, ok: false, error: err?.stack ?? String(err) }) }
+  )
+})
+
+// the parent went away (finished, crashed or killed): never outlive it
+process.on('disconnect', () => { process.exit(0) })
+// a peer's misbehaviour must not kill the node silently; the parent sees the error on its next request
+process.on('unhandledRejection', (err) => { console.error('worker unhandled rejection:', err) })
