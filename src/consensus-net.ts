@@ -88,7 +88,7 @@ export interface TentativeStats {
   receivers: number
   /** Messages held. */
   buffered: number
-  /** Messages discarded by a full buffer or an eviction. */
+  /** Messages discarded: by a full buffer, an eviction, or a handler that removed the peer while its held messages were being emitted. */
   dropped: number
   /** Peers evicted because too many were held. */
   evicted: number
@@ -159,7 +159,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#protocol = init.protocol ?? defaults.PROTOCOL
     this.#sendBufferSize = positiveInt('sendBufferSize', init.sendBufferSize ?? defaults.SEND_BUFFER_SIZE)
     this.#sendBufferBytes = positiveInt('sendBufferBytes', init.sendBufferBytes ?? defaults.SEND_BUFFER_BYTES)
-    this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes, init.tentativeBufferBytes ?? Infinity))
+    const tentativeBufferBytes = positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
+    this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes, tentativeBufferBytes))
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
@@ -172,7 +173,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (!(r.initialDelay >= 1 && r.maxDelay >= r.initialDelay && r.factor >= 1 && r.jitter >= 0 && r.jitter <= 1)) {
       throw new RangeError(`reconnect needs initialDelay >= 1 ms, maxDelay >= initialDelay, factor >= 1 and 0 <= jitter <= 1, got ${JSON.stringify(r)}`)
     }
-    const tentativeBufferBytes = positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
     if (this.#maxMessageSize > tentativeBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed tentativeBufferBytes (${tentativeBufferBytes})`)
     this.#tentative = new TentativeReceivers(
       nonNegativeInt('maxTentativeReceivers', init.maxTentativeReceivers ?? defaults.MAX_TENTATIVE_RECEIVERS),
@@ -271,7 +271,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     // 2. the events, now that a handler calling connect() or stop() sees a consistent state
     const deferred = this.#deferred
     this.#deferred = []
-    for (const [type, node] of deferred) this.safeDispatchEvent(type, { detail: { node } })
+    for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })
     for (const [state, held] of promoted) {
       for (let m = held.shift(); m != null; m = held.shift()) {
         if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) {

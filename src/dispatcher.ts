@@ -56,7 +56,7 @@ export class Dispatcher {
   #attempt = new AbortController()
   #failures = 0
   #nextAddr = 0
-  /** The member moved: dial its new address, not a connection left from the old one. */
+  /** The member moved: until a stream opens, dial new connections, not one left from the old address. */
   #force = false
   #flushScheduled = false
   #awaitingDrain = false
@@ -113,11 +113,9 @@ export class Dispatcher {
       const attempt = this.#attempt = new AbortController()
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
       let stream: Stream | undefined
-      const force = this.#force
-      this.#force = false
       try {
         // our signal replaces libp2p's own negotiation timeout, so it carries one
-        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]), force })
+        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]), force: this.#force })
       } catch (err: any) {
         if (this.#closed) return
         if (attempt.signal.aborted) continue // new addresses: dial them now
@@ -132,6 +130,7 @@ export class Dispatcher {
         if (stream.status === 'open') {
           if (opened) this.reconnects++
           opened = true
+          this.#force = false // reached the member: later redials may use what libp2p holds
           const since = Date.now()
           await this.#use(stream)
           if (this.#closed) return

@@ -50,10 +50,15 @@ interface SetupInit {
   reconnect?: { initialDelay: number, maxDelay: number, factor: number, jitter: number }
   /** Called with each new stream once dialled. */
   dialed?: (s: FakeStream) => void
+  /** Dials to addresses for which this is true fail. */
+  refuse?: (addr: string) => boolean
 }
 
-function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[] } {
+interface Dial { addr: string, force: boolean }
+
+function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[], dials: Dial[] } {
   const streams: FakeStream[] = []
+  const dials: Dial[] = []
   const events: string[] = []
   let waiting: ((s: FakeStream) => void) | undefined
   const d = new Dispatcher({
@@ -63,7 +68,9 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     sendBufferBytes: 1 << 30,
     maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
-    dial: async () => {
+    dial: async (addr, options) => {
+      dials.push({ addr: addr.toString(), force: options.force === true })
+      if (init.refuse?.(addr.toString()) === true) throw new Error('connection refused')
       const s = new FakeStream()
       streams.push(s)
       init.dialed?.(s)
@@ -78,7 +85,7 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => { throw new Error('unused') } }) as any
   })
   const up = async (): Promise<FakeStream> => withTimeout(new Promise<FakeStream>(resolve => { waiting = resolve }), 5_000, () => 'no stream')
-  return { d, streams, up, events }
+  return { d, streams, up, events, dials }
 }
 
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
@@ -164,6 +171,25 @@ describe('Dispatcher connection loop', () => {
     d.close()
     assert.equal(s2.status, 'reset')
     assert.deepEqual(events, ['up', 'down', 'up', 'down'])
+  })
+
+  it('dials a member that moved on new connections until a stream opens, whichever of its addresses fails', async () => {
+    const A1 = '/ip4/127.0.0.1/tcp/11'
+    const A2 = '/ip4/127.0.0.1/tcp/12'
+    const { d, up, dials } = setup({ refuse: addr => addr === A1 })
+    const s1 = await up()
+    s1.remoteClose() // the member is gone from its old address
+    const back = up()
+    d.setAddrs([multiaddr(A1), multiaddr(A2)])
+    await back
+    const sinceMove = dials.slice(1)
+    assert.deepEqual(sinceMove, [{ addr: A1, force: true }, { addr: A2, force: true }])
+    // once it reached the member, later redials may reuse what libp2p holds
+    const again = up()
+    ;(await back).remoteClose()
+    await again
+    assert.equal(dials[dials.length - 1].force, false)
+    d.close()
   })
 
   it('close() discards the queue and stops dialling', async () => {
