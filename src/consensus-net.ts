@@ -105,9 +105,20 @@ export interface ConsensusNetStats {
 
 interface MemberState {
   member: Member
-  /** Undefined for this node itself. */
+  /** How messages to this member go out: a Dispatcher, or for this node itself a LocalQueue. */
   readonly dispatcher?: Dispatcher
+  readonly local?: LocalQueue
   received: number
+}
+
+/** This node's messages to itself, with a Dispatcher's counters, delivered on the next microtask. */
+interface LocalQueue {
+  readonly connected: true
+  readonly reconnects: 0
+  readonly queue: RingBuffer
+  sent: number
+  dropped: number
+  scheduled: boolean
 }
 
 interface Waiter {
@@ -144,11 +155,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   /** Members with an open outgoing stream. */
   #up = 0
   #waiters: Waiter[] = []
-  /** Messages this node sent to itself, delivered on the next microtask. */
-  readonly #local: RingBuffer
-  #localScheduled = false
-  #localSent = 0
-  #localDropped = 0
 
   /** @param stopOwner - stops the libp2p node this service was created with, for the standalone helper */
   constructor (components: ConsensusNetComponents, init: ConsensusNetInit = {}, stopOwner?: () => Promise<void>) {
@@ -179,7 +185,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       positiveInt('tentativeBufferSize', init.tentativeBufferSize ?? defaults.TENTATIVE_BUFFER_SIZE),
       tentativeBufferBytes
     )
-    this.#local = new RingBuffer(this.#sendBufferSize, this.#sendBufferBytes)
     this.#stopOwner = stopOwner
   }
 
@@ -195,7 +200,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#status = 'started'
   }
 
-  /** Closes every stream, timer and dial; afterwards every call throws `NotStartedError`. */
+  /** Resets every stream, cancels every dial and backoff; afterwards every call throws `NotStartedError`. */
   async stop (): Promise<void> {
     if (this.#status === 'started') {
       this.#status = 'stopped'
@@ -204,7 +209,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       for (const r of this.#receivers.values()) r.close('stopped')
       this.#receivers.clear()
       this.#tentative.clear()
-      this.#local.clear()
       const waiters = this.#waiters
       this.#waiters = []
       for (const w of waiters) w.reject(new NotStartedError())
@@ -243,11 +247,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
           this.#receivers.delete(state.member.peer)
           receiver.close('member removed')
         }
-        if (state.dispatcher == null) { // this node left: so do its messages to itself, and their counts
-          this.#local.clear()
-          this.#localSent = 0
-          this.#localDropped = 0
-        }
       }
       for (const node of diff.moved) {
         const state = this.#members.get(node)!
@@ -256,7 +255,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       }
       for (const node of diff.added) {
         const member = next.members.get(node)!
-        const state: MemberState = { member, dispatcher: node === next.self ? undefined : this.#newDispatcher(member), received: 0 }
+        const state: MemberState = node === next.self
+          ? { member, local: { connected: true, reconnects: 0, queue: new RingBuffer(this.#sendBufferSize, this.#sendBufferBytes), sent: 0, dropped: 0, scheduled: false }, received: 0 }
+          : { member, dispatcher: this.#newDispatcher(member), received: 0 }
         this.#members.set(node, state)
         const held = this.#tentative.promote(member.peer)
         if (held == null) continue
@@ -322,7 +323,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const state = this.#members.get(to)
     if (state == null) throw new UnknownNodeError(to)
     if (state.dispatcher != null) state.dispatcher.send(data)
-    else this.#sendLocal(data)
+    else this.#sendLocal(state, state.local!, data)
   }
 
   /** Queues `data` for every member except this node. */
@@ -336,10 +337,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const members: Record<NodeId, MemberStats> = {}
     for (const [node, state] of this.#members) {
-      const d = state.dispatcher
-      members[node] = d == null
-        ? { connected: true, queued: this.#local.length, sent: this.#localSent, dropped: this.#localDropped, reconnects: 0, received: state.received }
-        : { connected: d.connected, queued: d.queue.length, sent: d.sent, dropped: d.dropped, reconnects: d.reconnects, received: state.received }
+      const q = state.dispatcher ?? state.local!
+      members[node] = { connected: q.connected, queued: q.queue.length, sent: q.sent, dropped: q.dropped, reconnects: q.reconnects, received: state.received }
     }
     const t = this.#tentative
     return {
@@ -419,29 +418,20 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
   }
 
-  #sendLocal (data: Uint8Array): void {
-    this.#localDropped += this.#local.push(data)
-    if (!this.#localScheduled) {
-      this.#localScheduled = true
-      queueMicrotask(this.#deliverLocal)
-    }
-  }
-
-  readonly #deliverLocal = (): void => {
-    this.#localScheduled = false
-    const self = this.#membership.self
-    const state = self == null ? undefined : this.#members.get(self)
-    // only what is queued now: a listener that sends to itself is served on the next microtask
-    for (let n = this.#local.length; n > 0 && this.#status === 'started'; n--) {
-      const m = this.#local.shift()!
-      if (state == null) {
-        this.#localDropped++ // this node left the membership before delivery
-        continue
+  #sendLocal (state: MemberState, local: LocalQueue, data: Uint8Array): void {
+    local.dropped += local.queue.push(data)
+    if (local.scheduled) return
+    local.scheduled = true
+    queueMicrotask(() => {
+      local.scheduled = false
+      // only what is queued now: a listener that sends to itself is served on the next microtask
+      for (let n = local.queue.length; n > 0; n--) {
+        if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) return // stopped, or this node left
+        local.sent++
+        state.received++
+        this.#emit(state.member.node, local.queue.shift()!)
       }
-      this.#localSent++
-      state.received++
-      this.#emit(state.member.node, m)
-    }
+    })
   }
 
   #connected (): number {

@@ -52,10 +52,6 @@ export class TentativeReceivers {
     return n
   }
 
-  has (peer: string): boolean {
-    return this.#entries.has(peer)
-  }
-
   /** Holds what `receiver` reads from now on. A newer stream from the same peer replaces the older. */
   hold (receiver: Receiver): void {
     let entry = this.#entries.get(receiver.peer)

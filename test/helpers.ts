@@ -129,3 +129,15 @@ export async function plainNode (): Promise<Libp2p> {
     streamMuxers: [yamux()]
   })
 }
+
+/**
+ * Two nodes where `a` knows only itself and `c` knows both: what c sends a is held tentatively
+ * until `a.connect(all)` promotes c.
+ */
+export async function startStranger (init: CreateConsensusNetInit = {}): Promise<{ a: ConsensusNet, c: ConsensusNet, all: Record<string, string[]> }> {
+  const [a, c] = await startNodes(2, init)
+  const all = membershipOf([a, c], ['a', 'c'])
+  await a.connect({ a: all.a })
+  await c.connect(all)
+  return { a, c, all }
+}

@@ -1,7 +1,7 @@
 /** 'message' handlers may call connect() or stop(): the state stays consistent and the promises hold. */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, startStranger, stopAll, waitUntil } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'
 
 describe('handlers that change the membership', () => {
@@ -9,11 +9,8 @@ describe('handlers that change the membership', () => {
   after(async () => { await stopAll(cleanup) })
 
   it('removing a member while its held messages are emitted stops them and its live stream', async () => {
-    const [a, c] = await startNodes(2)
+    const { a, c, all } = await startStranger()
     cleanup.push(a, c)
-    const all = membershipOf([a, c], ['a', 'c'])
-    await a.connect({ a: all.a })
-    await c.connect(all)
     for (let i = 0; i < 5; i++) c.send('a', seq(i))
     await waitUntil(() => a.stats().tentative.buffered === 5, 20_000, 'a to hold 5')
     const inbox = new Inbox(a)
@@ -49,11 +46,8 @@ describe('handlers that change the membership', () => {
   })
 
   it('stop() from a handler during promotion leaves nothing running', async () => {
-    const [a, c] = await startNodes(2)
+    const { a, c, all } = await startStranger()
     cleanup.push(c)
-    const all = membershipOf([a, c], ['a', 'c'])
-    await a.connect({ a: all.a })
-    await c.connect(all)
     c.send('a', seq(1))
     c.send('a', seq(2))
     await waitUntil(() => a.stats().tentative.buffered === 2, 20_000, 'a to hold 2')

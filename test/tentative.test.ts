@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, startStranger, stopAll, waitUntil } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'
 
 /** Senders that never redial on their own during a test: an evicted one stays evicted. */
@@ -11,11 +11,8 @@ describe('TentativeReceivers', () => {
   after(async () => { await stopAll(cleanup) })
 
   it('hold a non-member\'s messages without emitting; promotion delivers them in order with the new node ID, then live ones', async () => {
-    const [a, c] = await startNodes(2)
+    const { a, c, all } = await startStranger()
     cleanup.push(a, c)
-    const all = membershipOf([a, c], ['a', 'c'])
-    await a.connect({ a: all.a })
-    await c.connect(all)
     const inbox = new Inbox(a)
     for (let i = 0; i < 5; i++) c.send('a', seq(i))
     await waitUntil(() => a.stats().tentative.buffered === 5, 20_000, 'a to hold 5 messages')
@@ -33,11 +30,8 @@ describe('TentativeReceivers', () => {
   })
 
   it('keep only the most recent tentativeBufferSize messages per peer, counting the dropped ones', async () => {
-    const [a, c] = await startNodes(2, { tentativeBufferSize: 4 })
+    const { a, c, all } = await startStranger({ tentativeBufferSize: 4 })
     cleanup.push(a, c)
-    const all = membershipOf([a, c], ['a', 'c'])
-    await a.connect({ a: all.a })
-    await c.connect(all)
     const inbox = new Inbox(a)
     for (let i = 0; i < 11; i++) c.send('a', seq(i))
     await waitUntil(() => a.stats().tentative.dropped === 7, 20_000, '7 dropped')
