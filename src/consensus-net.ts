@@ -3,6 +3,8 @@
  * one Receiver per member's inbound stream for what we receive, TentativeReceivers for peers
  * that are not members (yet). A membership update is validated whole, then applied as one
  * synchronous diff; senders are identified by the connection's authenticated peer ID only.
+ * Channels and requests are the Router's (router.ts): this class only tells it who the members
+ * are and what happened to their streams.
  *
  * It is a libp2p service (Startable): `consensusNet(init)` in `services`, any transports.
  */
@@ -10,18 +12,23 @@ import { TypedEventEmitter } from 'main-event'
 import * as defaults from './constants.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
+import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
+import { Loopback } from './loopback.ts'
 import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
-import { Receiver } from './receiver.ts'
-import { RingBuffer } from './ring-buffer.ts'
-import { TentativeReceivers } from './tentative-receivers.ts'
+import { DETACHED, Receiver, type Inbound } from './receiver.ts'
+import { CONTROL_LANE, Router, type Outbox, type RouterHost } from './router.ts'
+import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
+import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import type { AbortOptions, ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface ConsensusNetInit {
-  /** Protocol ID of the streams. Default `/consensus-net/1.0.0`. */
+  /** Protocol ID of version 1.0.0 (the default channel only). Default `/consensus-net/1.0.0`. */
   protocol?: string
+  /** Protocol ID of version 1.1.0 (channels and requests), preferred when both sides have it; `''` turns it off. Default `/consensus-net/1.1.0`. */
+  channelProtocol?: string
   /** Messages queued per member before the oldest is dropped. Default 16,384. */
   sendBufferSize?: number
   /** Bytes queued per member before the oldest is dropped. Default 32 MiB. */
@@ -38,6 +45,12 @@ export interface ConsensusNetInit {
   reconnect?: Partial<ReconnectOptions>
   /** Queued messages are packed into writes of up to this many bytes. Default 256 KiB. */
   maxWriteBytes?: number
+  /**
+   * Per member, with a 1.1.0 peer: bytes written but not yet reported consumed by its receiver,
+   * at most (one write may go past it). What waits beyond it stays in the lanes, where priorities
+   * act. Default 1 MiB.
+   */
+  maxBytesInFlight?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
   maxInboundStreams?: number
 }
@@ -68,14 +81,15 @@ export interface ConsensusNetEvents {
   'peer:down': CustomEvent<PeerDetail>
 }
 
+/** Per member, over every channel (the default one included); per channel: `channel.stats()`. */
 export interface MemberStats {
   /** An outgoing stream is open (always true for this node itself). */
   connected: boolean
-  /** Messages waiting in the send queue. */
+  /** Messages (and requests and answers) waiting in the send queues. */
   queued: number
-  /** Messages handed to the stream (for this node itself: delivered locally). */
+  /** Handed to the stream (for this node itself: delivered locally). */
   sent: number
-  /** Messages dropped from the send queue (oldest first) or refused by a closing stream. */
+  /** Dropped from a send queue (oldest first), refused by a closing stream, or on a channel a 1.0.0 member does not have. */
   dropped: number
   /** Outgoing streams re-opened after one was lost. */
   reconnects: number
@@ -101,24 +115,17 @@ export interface ConsensusNetStats {
   tentative: TentativeStats
   /** Inbound streams reset for breaking the wire format. */
   invalidFrames: number
+  /** Frames for a channel this node has not opened: messages dropped, requests answered `no-handler`. */
+  unknownChannel: number
+  /** Answers dropped: to a request that had timed out, been aborted or failed, or from a member other than the one asked. */
+  lateReplies: number
 }
 
 interface MemberState {
   member: Member
-  /** How messages to this member go out: a Dispatcher, or for this node itself a LocalQueue. */
-  readonly dispatcher?: Dispatcher
-  readonly local?: LocalQueue
+  /** How frames to this member go out: a Dispatcher, or for this node itself a Loopback. */
+  readonly out: Dispatcher | Loopback
   received: number
-}
-
-/** This node's messages to itself, with a Dispatcher's counters, delivered on the next microtask. */
-interface LocalQueue {
-  readonly connected: true
-  readonly reconnects: 0
-  readonly queue: RingBuffer
-  sent: number
-  dropped: number
-  scheduled: boolean
 }
 
 interface Waiter {
@@ -134,13 +141,17 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #components: ConsensusNetComponents
   readonly #log: Logger
   readonly #protocol: string
+  readonly #channelProtocol: string
   readonly #maxMessageSize: number
   readonly #sendBufferSize: number
   readonly #sendBufferBytes: number
   readonly #maxWriteBytes: number
+  readonly #maxBytesInFlight: number
   readonly #maxInboundStreams: number
   readonly #reconnect: ReconnectOptions
   readonly #stopOwner?: () => Promise<void>
+  readonly #defaultLane: LaneSpec
+  readonly #router: Router
 
   #status: 'new' | 'started' | 'stopped' = 'new'
   /** A membership update is being applied; events it causes wait in `#deferred`. */
@@ -163,12 +174,14 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.peerId = components.peerId
     this.#log = components.logger.forComponent('consensus-net')
     this.#protocol = init.protocol ?? defaults.PROTOCOL
+    this.#channelProtocol = init.channelProtocol ?? defaults.CHANNEL_PROTOCOL
     this.#sendBufferSize = positiveInt('sendBufferSize', init.sendBufferSize ?? defaults.SEND_BUFFER_SIZE)
     this.#sendBufferBytes = positiveInt('sendBufferBytes', init.sendBufferBytes ?? defaults.SEND_BUFFER_BYTES)
     const tentativeBufferBytes = positiveInt('tentativeBufferBytes', init.tentativeBufferBytes ?? defaults.TENTATIVE_BUFFER_BYTES)
     this.#maxMessageSize = nonNegativeInt('maxMessageSize', init.maxMessageSize ?? Math.min(defaults.MAX_MESSAGE_SIZE, this.#sendBufferBytes, tentativeBufferBytes))
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
+    this.#maxBytesInFlight = positiveInt('maxBytesInFlight', init.maxBytesInFlight ?? defaults.MAX_BYTES_IN_FLIGHT)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
     const r = this.#reconnect = {
       initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
@@ -186,6 +199,31 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       tentativeBufferBytes
     )
     this.#stopOwner = stopOwner
+    this.#defaultLane = {
+      channel: DEFAULT_CHANNEL,
+      name: '',
+      nameBytes: new Uint8Array(0),
+      priority: DEFAULT_PRIORITY,
+      sendBufferSize: this.#sendBufferSize,
+      sendBufferBytes: this.#sendBufferBytes
+    }
+    this.#router = new Router(this.#routerHost())
+  }
+
+  #routerHost (): RouterHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const net = this
+    return {
+      maxMessageSize: this.#maxMessageSize,
+      sendBufferSize: this.#sendBufferSize,
+      sendBufferBytes: this.#sendBufferBytes,
+      get self () { return net.#membership.self },
+      assertStarted: () => { this.#assertStarted() },
+      outbox: (node): Outbox | undefined => this.#members.get(node)?.out,
+      outboxes: function * () {
+        for (const [node, state] of net.#members) yield [node, state.out]
+      }
+    }
   }
 
   isStarted (): boolean {
@@ -194,9 +232,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
 
   async start (): Promise<void> {
     if (this.#status !== 'new') return
-    await this.#components.registrar.handle(this.#protocol, this.#onStream, {
-      maxInboundStreams: this.#maxInboundStreams
-    })
+    for (const protocol of this.#protocols()) {
+      await this.#components.registrar.handle(protocol, this.#onStream, { maxInboundStreams: this.#maxInboundStreams })
+    }
     this.#status = 'started'
   }
 
@@ -204,15 +242,18 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   async stop (): Promise<void> {
     if (this.#status === 'started') {
       this.#status = 'stopped'
-      for (const state of this.#members.values()) state.dispatcher?.close()
+      for (const state of this.#members.values()) state.out.close()
       this.#members.clear()
+      this.#router.stop()
       for (const r of this.#receivers.values()) r.close('stopped')
       this.#receivers.clear()
       this.#tentative.clear()
       const waiters = this.#waiters
       this.#waiters = []
       for (const w of waiters) w.reject(new NotStartedError())
-      await this.#components.registrar.unhandle(this.#protocol).catch(err => { this.#log.error('unhandle failed - %e', err) })
+      for (const protocol of this.#protocols()) {
+        await this.#components.registrar.unhandle(protocol).catch(err => { this.#log.error('unhandle failed - %e', err) })
+      }
     }
     this.#status = 'stopped'
     await this.#stopOwner?.()
@@ -232,7 +273,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const next = parseMembership(membership, this.peerId.toString())
     const diff = diffMembership(this.#membership, next)
-    const promoted: Array<[MemberState, RingBuffer]> = []
+    const promoted: Array<[MemberState, Held]> = []
 
     // 1. the structure, in one synchronous step: no user code runs until it is consistent
     this.#applying = true
@@ -241,7 +282,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       for (const node of diff.removed) {
         const state = this.#members.get(node)!
         this.#members.delete(node)
-        state.dispatcher?.close()
+        state.out.close()
+        this.#router.memberLeft(node)
         const receiver = this.#receivers.get(state.member.peer)
         if (receiver != null) {
           this.#receivers.delete(state.member.peer)
@@ -251,13 +293,11 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       for (const node of diff.moved) {
         const state = this.#members.get(node)!
         state.member = next.members.get(node)!
-        state.dispatcher?.setAddrs(state.member.addrs)
+        if (state.out instanceof Dispatcher) state.out.setAddrs(state.member.addrs)
       }
       for (const node of diff.added) {
         const member = next.members.get(node)!
-        const state: MemberState = node === next.self
-          ? { member, local: { connected: true, reconnects: 0, queue: new RingBuffer(this.#sendBufferSize, this.#sendBufferBytes), sent: 0, dropped: 0, scheduled: false }, received: 0 }
-          : { member, dispatcher: this.#newDispatcher(member), received: 0 }
+        const state: MemberState = node === next.self ? this.#selfState(member) : { member, out: this.#newDispatcher(member), received: 0 }
         this.#members.set(node, state)
         const held = this.#tentative.promote(member.peer)
         if (held == null) continue
@@ -274,13 +314,14 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#deferred = []
     for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })
     for (const [state, held] of promoted) {
+      const inbound = this.#inbound(state, undefined)
       for (let m = held.shift(); m != null; m = held.shift()) {
         if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) {
           this.#tentative.dropped += held.length + 1 // a handler removed the member or stopped
           break
         }
-        state.received++
-        this.#emit(state.member.node, m)
+        if (m instanceof Uint8Array) inbound.message(m)
+        else inbound.channel(m.channel, m.data)
       }
     }
     this.#checkWaiters()
@@ -322,41 +363,77 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
     const state = this.#members.get(to)
     if (state == null) throw new UnknownNodeError(to)
-    if (state.dispatcher != null) state.dispatcher.send(data)
-    else this.#sendLocal(state, state.local!, data)
+    state.out.send(data)
   }
 
   /** Queues `data` for every member except this node. */
   broadcast (data: Uint8Array): void {
     if (this.#status !== 'started') throw new NotStartedError()
     if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
-    for (const state of this.#members.values()) state.dispatcher?.send(data)
+    for (const state of this.#members.values()) if (state.out instanceof Dispatcher) state.out.send(data)
+  }
+
+  /**
+   * The channel named `name` (1-64 bytes of UTF-8), opened on first call; later calls return the
+   * same object (options, if given, must match). Both sides must open a channel to use it.
+   */
+  channel (name: string, options?: ChannelOptions): Channel {
+    return this.#router.channel(name, options)
   }
 
   stats (): ConsensusNetStats {
     this.#assertStarted()
     const members: Record<NodeId, MemberStats> = {}
     for (const [node, state] of this.#members) {
-      const q = state.dispatcher ?? state.local!
-      members[node] = { connected: q.connected, queued: q.queue.length, sent: q.sent, dropped: q.dropped, reconnects: q.reconnects, received: state.received }
+      const out = state.out
+      let sent = 0
+      let dropped = 0
+      for (const lane of out.lanes.ordered) {
+        sent += lane.sent
+        dropped += lane.dropped
+      }
+      members[node] = { connected: out.connected, queued: out.lanes.queued, sent, dropped, reconnects: out.reconnects, received: state.received }
     }
     const t = this.#tentative
     return {
       members,
       tentative: { receivers: t.receivers, buffered: t.buffered, dropped: t.dropped, evicted: t.evicted, promoted: t.promoted },
-      invalidFrames: this.#invalidFrames
+      invalidFrames: this.#invalidFrames,
+      unknownChannel: this.#router.unknownChannel,
+      lateReplies: this.#router.requests.late
     }
+  }
+
+  #protocols (): string[] {
+    return this.#channelProtocol === '' ? [this.#protocol] : [this.#channelProtocol, this.#protocol]
+  }
+
+  #selfState (member: Member): MemberState {
+    const state = { member, received: 0 } as { member: Member, out: Loopback, received: number }
+    state.out = new Loopback(this.#defaultLane, CONTROL_LANE, this.#inbound(state, undefined))
+    return state
+  }
+
+  /** Where frames from `state`'s member go, arriving on `source` (undefined: held ones, or this node's own). */
+  #inbound (state: MemberState, source: Receiver | undefined): Inbound {
+    const from = state.member.node
+    return this.#router.inbound(from, source, state, data => {
+      state.received++
+      this.#emit(from, data)
+    })
   }
 
   #newDispatcher (member: Member): Dispatcher {
     return new Dispatcher({
       node: member.node,
       addrs: member.addrs,
-      sendBufferSize: this.#sendBufferSize,
-      sendBufferBytes: this.#sendBufferBytes,
+      defaultLane: this.#defaultLane,
+      controlLane: CONTROL_LANE,
       maxWriteBytes: this.#maxWriteBytes,
+      maxBytesInFlight: this.#maxBytesInFlight,
       reconnect: this.#reconnect,
-      dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocol, options),
+      dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocols(), options),
+      channelProtocol: this.#channelProtocol,
       onUp: node => {
         this.#up++
         this.#peerEvent('peer:up', node)
@@ -364,6 +441,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       },
       onDown: node => {
         this.#up--
+        this.#router.streamDown(node)
         this.#peerEvent('peer:down', node)
       },
       log: this.#log
@@ -378,7 +456,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const receiver = new Receiver(stream, {
       peer: connection.remotePeer.toString(),
       maxMessageSize: this.#maxMessageSize,
-      deliver: () => {},
+      channels: stream.protocol === this.#channelProtocol,
+      inbound: DETACHED,
       onInvalid: (r, err) => {
         this.#invalidFrames++
         this.#log('reset stream from %s: %s', r.peer, err.message)
@@ -387,7 +466,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     })
     const node = this.#membership.nodeByPeer.get(receiver.peer)
     const state = node == null ? undefined : this.#members.get(node)
-    if (state?.dispatcher != null) this.#attach(receiver, state)
+    if (state?.out instanceof Dispatcher) this.#attach(receiver, state)
     else this.#tentative.hold(receiver)
   }
 
@@ -396,16 +475,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const old = this.#receivers.get(receiver.peer)
     this.#receivers.set(receiver.peer, receiver)
     old?.close('replaced by a newer stream from the same peer')
-    const from = state.member.node
-    receiver.deliver = data => {
-      state.received++
-      this.#emit(from, data)
-    }
+    receiver.inbound = this.#inbound(state, receiver)
   }
 
   readonly #onReceiverClose = (receiver: Receiver): void => {
     if (this.#receivers.get(receiver.peer) === receiver) this.#receivers.delete(receiver.peer)
     else this.#tentative.detach(receiver)
+    this.#router.sourceClosed(receiver)
   }
 
   /** Dispatched at once, or after the membership update being applied (closing a stream is synchronous). */
@@ -416,22 +492,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
 
   #emit (from: NodeId, data: Uint8Array): void {
     this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
-  }
-
-  #sendLocal (state: MemberState, local: LocalQueue, data: Uint8Array): void {
-    local.dropped += local.queue.push(data)
-    if (local.scheduled) return
-    local.scheduled = true
-    queueMicrotask(() => {
-      local.scheduled = false
-      // only what is queued now: a listener that sends to itself is served on the next microtask
-      for (let n = local.queue.length; n > 0; n--) {
-        if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) return // stopped, or this node left
-        local.sent++
-        state.received++
-        this.#emit(state.member.node, local.queue.shift()!)
-      }
-    })
   }
 
   #connected (): number {

@@ -4,7 +4,10 @@
  * peer, so the worst-case memory is a product the README spells out.
  */
 
+/** Version 1.0.0: the default channel only. */
 export const PROTOCOL = '/consensus-net/1.0.0'
+/** Version 1.1.0: channels, requests and their answers (README, "Wire format"). */
+export const CHANNEL_PROTOCOL = '/consensus-net/1.1.0'
 
 /** Messages queued per member before the oldest is dropped. */
 export const SEND_BUFFER_SIZE = 16_384
@@ -34,6 +37,13 @@ export const DIAL_TIMEOUT = 10_000
  * ~20x the throughput of one write per message at 64 KiB, and more at 256 KiB.
  */
 export const MAX_WRITE_BYTES = 256 * 1024
+
+/**
+ * Per member, on a 1.1.0 stream: bytes written but not yet reported consumed by the receiver.
+ * libp2p's backpressure lets 4-6 MiB pile up in yamux and socket buffers on loopback (measured),
+ * all of it ahead of any urgent message; 1 MiB keeps that wait to a few ms at ~100-200 MB/s.
+ */
+export const MAX_BYTES_IN_FLIGHT = 1024 * 1024
 
 /** Inbound streams of our protocol one connection may open (one is used; the rest is slack for reconnect races). */
 export const MAX_INBOUND_STREAMS = 8

@@ -64,4 +64,27 @@ export class InvalidFrameError extends Error {
   }
 }
 
-export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated'
+export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated' | 'malformed-body' | 'unbound-channel'
+
+/** Why a request failed: see `RequestError`. */
+export type RequestErrorCode =
+  | 'timeout' // no answer (or, for a stream, no next part) within the timeout
+  | 'dropped' // the request left the send queue before it was written, or the answer left the responder's
+  | 'connection-lost' // the stream it was written to died before the answer came
+  | 'busy' // too many requests in flight: the remote's `maxConcurrentRequests` for us, or our own `maxPendingRequests`
+  | 'no-handler' // the remote has not opened the channel, has no handler on it, or speaks only 1.0.0
+  | 'remote-error' // the remote handler threw: `message` is its message, cut to 1 KiB
+  | 'too-large' // the request or the answer is larger than allowed
+  | 'unknown-member' // not a member, or it left the membership while the request was in flight
+
+/** A request failed; `code` says why. An aborted request rejects with its signal's reason instead. */
+export class RequestError extends Error {
+  static override readonly name = 'RequestError'
+  override readonly name = 'RequestError'
+  readonly code: RequestErrorCode
+
+  constructor (code: RequestErrorCode, message?: string) {
+    super(message ?? code)
+    this.code = code
+  }
+}

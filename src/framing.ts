@@ -1,23 +1,65 @@
 /**
- * The wire format of the protocol (README, "Wire format"): a stream is a sequence of frames
+ * The wire format (README, "Wire format"): a stream is a sequence of frames
  *
- *   frame = uvarint(N) kind payload      N = 1 + payload length, so N >= 1
+ *   frame = uvarint(N) kind body      N = 1 + body length, so N >= 1
  *
- * with `uvarint` the minimal unsigned LEB128 of multiformats/unsigned-varint and `kind` one
- * byte. Kind 0 carries one application message; any other kind is invalid in version 1.0.0.
- * Zero-length messages are legal (N = 1).
+ * with `uvarint` the minimal unsigned LEB128 of multiformats/unsigned-varint and `kind` one byte.
+ * Version 1.0.0 knows only kind 0 (one message of the default channel); 1.1.0 adds the channel,
+ * request and response kinds below. Zero-length messages are legal (N = 1).
  *
- * The decoder is synchronous and push-based: bytes in, one callback per message, in order, no
- * promise per frame. Payloads that lie inside one chunk are handed out as views (no copy).
+ * The decoder is synchronous and push-based: bytes in, one callback per frame, in order, no
+ * promise per frame. Bodies that lie inside one chunk are handed out as views (no copy).
+ * Parsing a body's fields (channel numbers, request ids) is the Receiver's business.
  */
 import { InvalidFrameError, type InvalidFrameReason } from './errors.ts'
 
+/** One message of the default channel; body = payload. The only kind of 1.0.0. */
 export const FRAME_MESSAGE = 0
+/** body = uvarint(channel) name: binds a channel number (>= 1) to a name for the rest of the stream. */
+export const FRAME_BIND = 1
+/** body = uvarint(channel) payload: one message of a bound channel. */
+export const FRAME_CHANNEL = 2
+/** body = uvarint(channel) uvarint(id) payload: a request (id >= 1) on a bound channel. */
+export const FRAME_REQUEST = 3
+/** body = uvarint(id) payload: the one answer to request `id`; ends it. */
+export const FRAME_RESPONSE = 4
+/** body = uvarint(id) payload: one part of a streamed answer. */
+export const FRAME_PART = 5
+/** body = uvarint(id): the streamed answer ended. */
+export const FRAME_END = 6
+/** body = uvarint(id) code message: the request failed; `code` one byte, `message` UTF-8 (at most 1 KiB). */
+export const FRAME_ERROR = 7
+/** body = uvarint(id): the requester gave up; the responder stops. */
+export const FRAME_CANCEL = 8
+/** body = uvarint(id) uvarint(n): the requester takes `n` more parts of a streamed answer. */
+export const FRAME_CREDIT = 9
 
-/** Bytes of the header (length prefix and kind) in front of a payload of `payloadLength` bytes. */
-export function headerLength (payloadLength: number): number {
-  let n = payloadLength + 1
-  let bytes = 2 // at least one varint byte, plus the kind byte
+/**
+ * body = uvarint(total): the only frame of the reverse direction of a 1.1.0 stream, written by the
+ * receiving side: `total` bytes of the stream have been consumed. The writer keeps at most its
+ * window of bytes written but not yet reported consumed, so what waits is in its lanes, where
+ * priorities act, and not in transport buffers.
+ */
+export const FRAME_FLOW = 10
+
+/** The highest kind each protocol version accepts. */
+export const MAX_KIND_1_0 = FRAME_MESSAGE
+export const MAX_KIND_1_1 = FRAME_CREDIT
+
+/** Error codes of FRAME_ERROR. */
+export const ERROR_BUSY = 1
+export const ERROR_NO_HANDLER = 2
+export const ERROR_REMOTE = 3
+export const ERROR_TOO_LARGE = 4
+export const ERROR_DROPPED = 5
+export const MAX_ERROR_CODE = ERROR_DROPPED
+
+/** A streamed answer may send this many parts before the first FRAME_CREDIT. */
+export const INITIAL_STREAM_CREDIT = 16
+
+/** Bytes of `n` as a uvarint. */
+export function varintLength (n: number): number {
+  let bytes = 1
   while (n >= 0x80) {
     n = Math.floor(n / 0x80)
     bytes++
@@ -25,22 +67,75 @@ export function headerLength (payloadLength: number): number {
   return bytes
 }
 
-/** Writes the header of a message frame of `payloadLength` bytes at `offset`; returns the offset after it. */
-export function writeHeader (buf: Uint8Array, offset: number, payloadLength: number): number {
-  let n = payloadLength + 1
+/** Writes `n` as a uvarint at `offset`; returns the offset after it. */
+export function writeVarint (buf: Uint8Array, offset: number, n: number): number {
   while (n >= 0x80) {
     buf[offset++] = (n & 0x7f) | 0x80
     n = Math.floor(n / 0x80)
   }
   buf[offset++] = n
+  return offset
+}
+
+/**
+ * Reads a minimal uvarint of at most 7 bytes at `offset` of `buf`; returns the value, or -1 if
+ * it is truncated, not minimal or too long. On success `varintEnd` is the offset after it.
+ */
+export function readVarint (buf: Uint8Array, offset: number): number {
+  let n = 0
+  let scale = 1
+  for (let i = 0; i < MAX_VARINT_BYTES - 1 && offset + i < buf.byteLength; i++) {
+    const b = buf[offset + i]
+    n += (b & 0x7f) * scale
+    if (b < 0x80) {
+      if (b === 0 && i > 0) return -1
+      varintEnd = offset + i + 1
+      return n
+    }
+    scale *= 0x80
+  }
+  return -1
+}
+
+/** Where the last successful `readVarint` ended (module state keeps the hot path allocation-free). */
+export let varintEnd = 0
+
+/** Bytes of a frame's header (length prefix, kind and the body's leading fields) for a payload of `payloadLength`. */
+export function headerLength (payloadLength: number, fields = 0): number {
+  return varintLength(payloadLength + 1 + fields) + 1 + fields
+}
+
+/** Writes the header of a message frame of `payloadLength` bytes at `offset`; returns the offset after it. */
+export function writeHeader (buf: Uint8Array, offset: number, payloadLength: number): number {
+  offset = writeVarint(buf, offset, payloadLength + 1)
   buf[offset++] = FRAME_MESSAGE
   return offset
 }
 
-/** One whole frame carrying `payload`: for tests and one-off writes (the dispatcher packs many). */
+/**
+ * Writes the header of a frame of `kind` whose body is `a` (a uvarint; -1: none), `b` (likewise),
+ * then `payloadLength` bytes; `fields` must be the bytes of `a` and `b`. Returns the offset after it.
+ */
+export function writeFrameHeader (buf: Uint8Array, offset: number, kind: number, a: number, b: number, fields: number, payloadLength: number): number {
+  offset = writeVarint(buf, offset, payloadLength + 1 + fields)
+  buf[offset++] = kind
+  if (a >= 0) offset = writeVarint(buf, offset, a)
+  if (b >= 0) offset = writeVarint(buf, offset, b)
+  return offset
+}
+
+/** One whole message frame carrying `payload`: for tests and one-off writes (the dispatcher packs many). */
 export function encodeFrame (payload: Uint8Array): Uint8Array {
   const buf = new Uint8Array(headerLength(payload.byteLength) + payload.byteLength)
   buf.set(payload, writeHeader(buf, 0, payload.byteLength))
+  return buf
+}
+
+/** One whole frame of any kind: for tests and one-off writes. `a`/`b` are uvarint fields (-1: none). */
+export function encodeKindFrame (kind: number, a: number, b: number, payload: Uint8Array = EMPTY): Uint8Array {
+  const fields = (a >= 0 ? varintLength(a) : 0) + (b >= 0 ? varintLength(b) : 0)
+  const buf = new Uint8Array(headerLength(payload.byteLength, fields) + payload.byteLength)
+  buf.set(payload, writeFrameHeader(buf, 0, kind, a, b, fields, payload.byteLength))
   return buf
 }
 
@@ -51,34 +146,42 @@ const EMPTY = new Uint8Array(0)
 
 export class FrameDecoder {
   readonly maxMessageSize: number
+  /** The highest frame kind accepted: `MAX_KIND_1_0` or `MAX_KIND_1_1`. */
+  readonly maxKind: number
   /** The first violation seen; once set, `push()` ignores all input. */
   error?: InvalidFrameError
-  #onMessage: (payload: Uint8Array) => void
+  #onFrame: (kind: number, body: Uint8Array) => void
   // length prefix being read
   #length = 0
   #scale = 1
   #varintBytes = 0
-  // body (kind + payload) being assembled across chunks, in a buffer that doubles as bytes
+  // frame (kind + body) being assembled across chunks, in a buffer that doubles as bytes
   // arrive: memory follows what a peer sent (at most 2x), not the length it announced
-  #bodyLength = 0
-  #body = EMPTY
+  #frameLength = 0
+  #frame = EMPTY
   #filled = 0
   #stopped = false
 
-  constructor (maxMessageSize: number, onMessage: (payload: Uint8Array) => void) {
+  /**
+   * @param maxMessageSize - the largest payload; a frame's body may exceed it by the few bytes of
+   *   its leading fields (channel number, request id), at most `MAX_FIELD_BYTES`
+   * @param onFrame - called with each frame's kind and body (a view: copy it to keep it)
+   */
+  constructor (maxMessageSize: number, onFrame: (kind: number, body: Uint8Array) => void, maxKind = MAX_KIND_1_0) {
     this.maxMessageSize = maxMessageSize
-    this.#onMessage = onMessage
+    this.maxKind = maxKind
+    this.#onFrame = onFrame
   }
 
   /** True between frames: the stream may end here without truncating anything. */
   get atBoundary (): boolean {
-    return this.#varintBytes === 0 && this.#bodyLength === 0 && this.error == null
+    return this.#varintBytes === 0 && this.#frameLength === 0 && this.error == null
   }
 
   /** Ignore all further input, including the rest of a chunk being decoded. */
   stop (): void {
     this.#stopped = true
-    this.#body = EMPTY
+    this.#frame = EMPTY
   }
 
   /** Feeds bytes; returns false once the input broke the format (see `error`). */
@@ -86,19 +189,20 @@ export class FrameDecoder {
     if (this.error != null) return false
     let i = 0
     const end = chunk.byteLength
+    const maxKind = this.maxKind
     while (i < end && !this.#stopped) {
-      if (this.#bodyLength !== 0) {
+      if (this.#frameLength !== 0) {
         // continue a frame that started in an earlier chunk
-        if (this.#filled === 0 && chunk[i] !== FRAME_MESSAGE) return this.#fail('unknown-kind')
-        const take = Math.min(end - i, this.#bodyLength - this.#filled)
+        if (this.#filled === 0 && chunk[i] > maxKind) return this.#fail('unknown-kind')
+        const take = Math.min(end - i, this.#frameLength - this.#filled)
         this.#append(chunk.subarray(i, i + take))
         i += take
-        if (this.#filled < this.#bodyLength) return true
-        const body = this.#body
-        this.#body = EMPTY
-        this.#bodyLength = 0
+        if (this.#filled < this.#frameLength) return true
+        const frame = this.#frame
+        this.#frame = EMPTY
+        this.#frameLength = 0
         this.#filled = 0
-        this.#onMessage(body.subarray(1))
+        this.#onFrame(frame[0], frame.subarray(1))
         continue
       }
 
@@ -117,32 +221,32 @@ export class FrameDecoder {
       this.#scale = 1
       this.#varintBytes = 0
       if (n === 0) return this.#fail('empty-frame')
-      if (n - 1 > this.maxMessageSize) return this.#fail('too-large')
+      if (n - 1 > this.maxMessageSize + (maxKind === MAX_KIND_1_0 ? 0 : MAX_FIELD_BYTES)) return this.#fail('too-large')
 
-      // the kind byte is checked as soon as it is here, before any payload is buffered
-      if (i < end && chunk[i] !== FRAME_MESSAGE) return this.#fail('unknown-kind')
+      // the kind byte is checked as soon as it is here, before any body is buffered
+      if (i < end && chunk[i] > maxKind) return this.#fail('unknown-kind')
       if (end - i >= n) {
         // the whole frame is in this chunk: hand out a view
-        this.#onMessage(n === 1 ? EMPTY : chunk.subarray(i + 1, i + n))
+        this.#onFrame(chunk[i], n === 1 ? EMPTY : chunk.subarray(i + 1, i + n))
         i += n
       } else {
-        this.#bodyLength = n
+        this.#frameLength = n
         this.#filled = 0
         this.#append(chunk.subarray(i, end))
         i = end
       }
     }
-    return true
+    return this.error == null // onFrame may have reported a bad body through fail()
   }
 
   #append (bytes: Uint8Array): void {
     const need = this.#filled + bytes.byteLength
-    if (need > this.#body.byteLength) {
-      const grown = new Uint8Array(Math.min(this.#bodyLength, Math.max(need, 2 * this.#body.byteLength, 4096)))
-      grown.set(this.#body.subarray(0, this.#filled))
-      this.#body = grown
+    if (need > this.#frame.byteLength) {
+      const grown = new Uint8Array(Math.min(this.#frameLength, Math.max(need, 2 * this.#frame.byteLength, 4096)))
+      grown.set(this.#frame.subarray(0, this.#filled))
+      this.#frame = grown
     }
-    this.#body.set(bytes, this.#filled)
+    this.#frame.set(bytes, this.#filled)
     this.#filled = need
   }
 
@@ -152,9 +256,21 @@ export class FrameDecoder {
     return this.atBoundary || this.#fail('truncated')
   }
 
+  /** Records a violation found in a frame's body by the caller; returns false. */
+  fail (reason: InvalidFrameReason): false {
+    return this.#fail(reason)
+  }
+
   #fail (reason: InvalidFrameReason): false {
-    this.error = new InvalidFrameError(reason)
-    this.#body = EMPTY
+    this.error ??= new InvalidFrameError(reason)
+    this.#frame = EMPTY
+    this.#stopped = true
     return false
   }
 }
+
+/**
+ * Bytes a 1.1.0 body may carry beyond a `maxMessageSize` payload: its leading fields (two
+ * uvarints, or a channel number and a name of at most 64 bytes).
+ */
+export const MAX_FIELD_BYTES = 80

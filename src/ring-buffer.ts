@@ -1,12 +1,13 @@
 /**
  * A FIFO of messages bounded in count and in bytes that never refuses a push: to make room it
- * drops the oldest messages and tells the caller how many, so every drop can be counted.
- * Storage grows by doubling up to the count bound, so an idle member costs a few slots.
+ * drops the oldest messages and tells the caller how many (and, through `onDrop`, which), so
+ * every drop can be counted. Storage grows by doubling up to the count bound, so an idle member
+ * costs a few slots.
  */
-export class RingBuffer {
+export class RingBuffer<T extends { readonly byteLength: number } = Uint8Array> {
   readonly maxLength: number
   readonly maxBytes: number
-  #slots: Array<Uint8Array | undefined>
+  #slots: Array<T | undefined>
   #mask: number
   #head = 0
   #length = 0
@@ -26,13 +27,14 @@ export class RingBuffer {
 
   /**
    * Appends `item`, first dropping the oldest items while the count or byte bound would be
-   * exceeded. An item larger than `maxBytes` on its own is kept, alone. Returns how many
-   * items were dropped.
+   * exceeded, each handed to `onDrop`. An item larger than `maxBytes` on its own is kept,
+   * alone. Returns how many items were dropped.
    */
-  push (item: Uint8Array): number {
+  push (item: T, onDrop?: (dropped: T) => void): number {
     let dropped = 0
     while (this.#length > 0 && (this.#length >= this.maxLength || this.#bytes + item.byteLength > this.maxBytes)) {
-      this.shift()
+      const old = this.shift()!
+      onDrop?.(old)
       dropped++
     }
     if (this.#length === this.#slots.length) this.#grow()
@@ -43,11 +45,11 @@ export class RingBuffer {
   }
 
   /** The `i`-th oldest item (0 = the next `shift()`), without removing it. */
-  peek (i = 0): Uint8Array | undefined {
+  peek (i = 0): T | undefined {
     return i < this.#length ? this.#slots[(this.#head + i) & this.#mask] : undefined
   }
 
-  shift (): Uint8Array | undefined {
+  shift (): T | undefined {
     if (this.#length === 0) return undefined
     const item = this.#slots[this.#head]
     this.#slots[this.#head] = undefined
@@ -55,6 +57,11 @@ export class RingBuffer {
     this.#length--
     this.#bytes -= item!.byteLength
     return item
+  }
+
+  /** An item still in the ring changed its size by `delta` bytes (the bound is checked at the next push). */
+  resized (delta: number): void {
+    this.#bytes += delta
   }
 
   /** Removes everything; returns how many items were discarded. */
@@ -70,7 +77,7 @@ export class RingBuffer {
 
   #grow (): void {
     const old = this.#slots
-    const slots: Array<Uint8Array | undefined> = new Array(old.length * 2)
+    const slots: Array<T | undefined> = new Array(old.length * 2)
     for (let i = 0; i < this.#length; i++) slots[i] = old[(this.#head + i) & this.#mask]
     this.#slots = slots
     this.#mask = slots.length - 1

@@ -6,18 +6,40 @@
  * reconnect are still there when a membership update promotes the peer: `promote()` hands back
  * the held messages in order and the live Receiver, if any, for the caller to deliver from.
  *
+ * Messages of the default channel and of named channels are held. Requests, and answers or
+ * control frames a non-member could only send out of turn, are dropped and counted: requests are
+ * served to members only, and the requester times out.
+ *
  * Held messages are copied: a view would pin the whole receive chunk it came from.
  */
 import { RingBuffer } from './ring-buffer.ts'
-import type { Receiver } from './receiver.ts'
+import type { Inbound, Receiver } from './receiver.ts'
+
+/** A held message of a named channel (a default-channel message is held as its bytes). */
+export class HeldMessage {
+  readonly channel: string
+  readonly data: Uint8Array
+
+  constructor (channel: string, data: Uint8Array) {
+    this.channel = channel
+    this.data = data
+  }
+
+  get byteLength (): number {
+    return this.data.byteLength
+  }
+}
+
+export type Held = RingBuffer<Uint8Array | HeldMessage>
 
 interface Entry {
-  readonly held: RingBuffer
+  readonly held: Held
+  readonly inbound: Inbound
   receiver?: Receiver
 }
 
 export interface Promoted {
-  readonly held: RingBuffer
+  readonly held: Held
   readonly receiver?: Receiver
 }
 
@@ -61,17 +83,29 @@ export class TentativeReceivers {
         return
       }
       while (this.#entries.size >= this.#maxReceivers) this.#evictOldest()
-      entry = { held: new RingBuffer(this.#bufferSize, this.#bufferBytes) }
+      entry = this.#entry()
       this.#entries.set(receiver.peer, entry)
     } else if (entry.receiver != null) {
       const old = entry.receiver
       entry.receiver = undefined
       old.close('replaced by a newer stream from the same peer')
     }
-    const held = entry.held
     entry.receiver = receiver
-    receiver.deliver = data => {
-      this.dropped += held.push(data.slice())
+    receiver.inbound = entry.inbound
+  }
+
+  #entry (): Entry {
+    const held: Held = new RingBuffer(this.#bufferSize, this.#bufferBytes)
+    const drop = (): void => { this.dropped++ }
+    return {
+      held,
+      inbound: {
+        message: data => { this.dropped += held.push(data.slice()) },
+        channel: (name, data) => { this.dropped += held.push(new HeldMessage(name, data.slice())) },
+        request: drop,
+        reply: drop,
+        control: drop
+      }
     }
   }
 

@@ -5,6 +5,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
 import { FrameDecoder } from '../src/framing.ts'
+import { DEFAULT_CHANNEL } from '../src/lanes.ts'
+import { CONTROL_LANE } from '../src/router.ts'
 import { seq, seqOf, withTimeout } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -38,7 +40,7 @@ class FakeStream extends EventTarget {
   /** Every message written, decoded. */
   messages (): Uint8Array[] {
     const out: Uint8Array[] = []
-    const d = new FrameDecoder(1 << 24, m => out.push(m.slice()))
+    const d = new FrameDecoder(1 << 24, (_kind, m) => out.push(m.slice()))
     for (const w of this.writes) for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(d.push(chunk))
     assert.ok(d.atBoundary)
     return out
@@ -64,9 +66,11 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
   const d = new Dispatcher({
     node: 'b',
     addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
-    sendBufferSize: 100_000,
-    sendBufferBytes: 1 << 30,
+    defaultLane: { channel: DEFAULT_CHANNEL, name: '', nameBytes: new Uint8Array(0), priority: 4, sendBufferSize: 100_000, sendBufferBytes: 1 << 30 },
+    controlLane: CONTROL_LANE,
+    channelProtocol: '/consensus-net/1.1.0',
     maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
+    maxBytesInFlight: 1 << 20,
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async (addr, options) => {
       dials.push({ addr: addr.toString(), force: options.force === true })
@@ -101,7 +105,7 @@ describe('Dispatcher writes', () => {
     assert.equal(s.writes.length, Math.ceil(n * frameBytes / (64 * 1024)), `writes: ${s.writes.length}`)
     for (const w of s.writes) assert.ok(w.byteLength <= 64 * 1024)
     assert.deepEqual(s.messages().map(seqOf), Array.from({ length: n }, (_, i) => i))
-    assert.equal(d.sent, n)
+    assert.equal(d.default.sent, n)
     d.close()
   })
 
@@ -125,7 +129,7 @@ describe('Dispatcher writes', () => {
     for (let i = 1; i <= 100; i++) d.send(seq(i))
     await tick()
     assert.equal(s.writes.length, 1, 'wrote before drain')
-    assert.equal(d.queue.length, 100)
+    assert.equal(d.lanes.queued, 100)
     s.accept = true
     s.dispatchEvent(new Event('drain'))
     assert.equal(s.writes.length, 2) // all 100 in one write
@@ -199,11 +203,11 @@ describe('Dispatcher connection loop', () => {
     d.send(seq(0))
     await tick()
     d.send(seq(1)) // queued behind the drain
-    assert.equal(d.queue.length, 1)
+    assert.equal(d.lanes.queued, 1)
     d.close()
-    assert.equal(d.queue.length, 0)
+    assert.equal(d.lanes.queued, 0)
     d.send(seq(2)) // after close: a no-op
-    assert.equal(d.queue.length, 0)
+    assert.equal(d.lanes.queued, 0)
     // an absence has no event: give the loop many backoff periods (1-5 ms) in which to redial, wrongly
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(streams.length, 1)

@@ -4,7 +4,7 @@ import { FrameDecoder, encodeFrame, headerLength, writeHeader } from '../src/fra
 
 function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][], ok: boolean, reason?: string, ended: boolean } {
   const messages: number[][] = []
-  const d = new FrameDecoder(max, m => messages.push([...m]))
+  const d = new FrameDecoder(max, (_kind, m) => messages.push([...m]))
   let ok = true
   for (const c of chunks) ok = d.push(c) && ok
   const ended = ok && d.end()
@@ -90,7 +90,7 @@ describe('framing', () => {
 
   it('ignores input after the first violation', () => {
     const messages: Uint8Array[] = []
-    const d = new FrameDecoder(100, m => messages.push(m))
+    const d = new FrameDecoder(100, (_kind, m) => messages.push(m))
     assert.equal(d.push(Uint8Array.of(0)), false)
     assert.equal(d.push(encodeFrame(Uint8Array.of(1))), false)
     assert.equal(messages.length, 0)

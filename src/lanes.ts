@@ -1,0 +1,258 @@
+/**
+ * One member's outgoing queues: a drop-oldest Lane per channel, bounded in messages and bytes,
+ * and the order in which a writer serves them. A lower priority number goes first and order
+ * within a lane is FIFO, so priorities never reorder one channel's messages. No lane starves: a
+ * lane that had messages while `STARVATION_WRITES` writes in a row took nothing from it is served
+ * first in the next write (the longest-waiting first), so under a saturating load of more urgent
+ * traffic it still gets at least one write in `STARVATION_WRITES + 1`.
+ *
+ * A plain message is queued as its bytes. Anything more (a key, a deadline, a request or an
+ * answer to one) is queued as an Envelope, whose owner hears whether it was written or why not.
+ */
+import { RingBuffer } from './ring-buffer.ts'
+
+/** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */
+export const CONTROL_CHANNEL = -1
+/** The default channel: `net.send` / `'message'`, written as 1.0.0 message frames. */
+export const DEFAULT_CHANNEL = 0
+/** A lane passed over by this many writes in a row while it had messages goes first in the next. */
+export const STARVATION_WRITES = 8
+
+/** Why an envelope left its lane unwritten. */
+export type Discard =
+  | 'dropped' // the lane overflowed (drop-oldest)
+  | 'expired' // its deadline passed while queued
+  | 'lost' // it was in a write the stream refused: the stream is dying
+  | 'closed' // the member left, or the network stopped
+  | 'unsupported' // the member speaks only 1.0.0, which has no channels or requests
+
+export interface EnvelopeOwner {
+  /** Handed to the stream. */
+  written?: (e: Envelope) => void
+  /** Left the lane unwritten; not called for a cancelled envelope. */
+  discarded: (e: Envelope, why: Discard) => void
+}
+
+export class Envelope {
+  /** A FRAME_* kind of framing.ts; plain messages with a key or deadline use FRAME_CHANNEL (FRAME_MESSAGE on the default channel). */
+  readonly kind: number
+  data: Uint8Array
+  /** Request id, or -1. */
+  readonly id: number
+  /** Error code or credit, or -1. */
+  readonly n: number
+  readonly key: string | undefined
+  /** Epoch ms after which it is not written; Infinity for none. */
+  deadline: number
+  readonly owner: EnvelopeOwner | undefined
+  /** Taken back by its owner: skipped when its turn comes, and not counted. */
+  cancelled = false
+
+  constructor (kind: number, data: Uint8Array, id: number, n: number, key: string | undefined, deadline: number, owner: EnvelopeOwner | undefined) {
+    this.kind = kind
+    this.data = data
+    this.id = id
+    this.n = n
+    this.key = key
+    this.deadline = deadline
+    this.owner = owner
+  }
+
+  get byteLength (): number {
+    return this.data.byteLength
+  }
+}
+
+export type Item = Uint8Array | Envelope
+
+export interface LaneSpec {
+  /** Number on the wire (>= 1), DEFAULT_CHANNEL or CONTROL_CHANNEL. */
+  readonly channel: number
+  readonly name: string
+  /** UTF-8 of `name`, written in the BIND frame. */
+  readonly nameBytes: Uint8Array
+  /** 0 (most urgent) to 7; the control lane uses -1. */
+  readonly priority: number
+  readonly sendBufferSize: number
+  readonly sendBufferBytes: number
+}
+
+const EMPTY = new Uint8Array(0)
+
+export class Lane {
+  readonly spec: LaneSpec
+  readonly ring: RingBuffer<Item>
+  /** Messages (and requests and answers) handed to the stream. */
+  sent = 0
+  /** Dropped: the oldest when the lane was full, or in a write the stream refused. */
+  dropped = 0
+  /** Replaced in the queue by a newer message with the same key. */
+  superseded = 0
+  /** Not written because their deadline passed while they were queued. */
+  expired = 0
+  /** Writes in a row that took nothing from this lane while it had messages. */
+  passedOver = 0
+  /** The write being assembled took from this lane. */
+  took = false
+  /** The stream on which this lane's channel number was last bound. */
+  boundOn: unknown = undefined
+  #keys: Map<string, Envelope> | undefined
+
+  constructor (spec: LaneSpec) {
+    this.spec = spec
+    this.ring = new RingBuffer(spec.sendBufferSize, spec.sendBufferBytes)
+  }
+
+  get length (): number {
+    return this.ring.length
+  }
+
+  readonly #onDrop = (item: Item): void => {
+    this.dropped++
+    if (item instanceof Envelope) this.#gone(item, 'dropped')
+  }
+
+  /** Queues a plain message or an envelope, dropping the oldest to make room. */
+  push (item: Item): void {
+    this.ring.push(item, this.#onDrop)
+  }
+
+  /**
+   * Queues a message with a key and/or a deadline. A message with the same key still queued is
+   * replaced where it stands (counted `superseded`), unless the larger replacement would break
+   * the byte bound: then the old one is taken out and the new one queued last.
+   */
+  pushKeyed (kind: number, data: Uint8Array, key: string | undefined, deadline: number): void {
+    if (key !== undefined) {
+      const old = this.#keys?.get(key)
+      if (old !== undefined) {
+        this.superseded++
+        const delta = data.byteLength - old.byteLength
+        if (this.ring.bytes + delta <= this.ring.maxBytes || this.ring.length === 1) {
+          this.ring.resized(delta)
+          old.data = data
+          old.deadline = deadline
+          return
+        }
+        this.cancel(old)
+      }
+    }
+    const e = new Envelope(kind, data, -1, -1, key, deadline, undefined)
+    if (key !== undefined) (this.#keys ??= new Map()).set(key, e)
+    this.push(e)
+  }
+
+  /** Takes `e` back: it stays in the ring as a hole of zero bytes and is skipped, uncounted. */
+  cancel (e: Envelope): void {
+    if (e.cancelled) return
+    e.cancelled = true
+    this.ring.resized(-e.byteLength)
+    e.data = EMPTY
+    if (e.key !== undefined) this.#forgetKey(e)
+  }
+
+  /**
+   * The next item to write, without taking it, once holes and expired messages ahead of it
+   * are removed (expired ones counted).
+   */
+  peek (now: number): Item | undefined {
+    for (;;) {
+      const item = this.ring.peek(0)
+      if (item === undefined || item instanceof Uint8Array) return item
+      if (!item.cancelled && item.deadline > now) return item
+      this.ring.shift()
+      if (item.cancelled) continue
+      this.expired++
+      this.#gone(item, 'expired')
+    }
+  }
+
+  /** Takes the item `peek` returned. */
+  shift (): Item {
+    const item = this.ring.shift()!
+    if (item instanceof Envelope && item.key !== undefined) this.#forgetKey(item)
+    return item
+  }
+
+  /** Discards everything queued, telling envelope owners `why`; returns how many messages that was. */
+  clear (why: Discard): number {
+    let n = 0
+    for (let item = this.ring.shift(); item !== undefined; item = this.ring.shift()) {
+      if (item instanceof Envelope) {
+        if (item.cancelled) continue
+        this.#gone(item, why)
+      }
+      n++
+    }
+    this.#keys = undefined
+    return n
+  }
+
+  #gone (e: Envelope, why: Discard): void {
+    if (e.key !== undefined) this.#forgetKey(e)
+    e.owner?.discarded(e, why)
+  }
+
+  #forgetKey (e: Envelope): void {
+    if (this.#keys?.get(e.key!) === e) this.#keys.delete(e.key!)
+  }
+}
+
+/** The lanes of one member, by channel number and in the order of priority. */
+export class Lanes {
+  /** By priority (the control lane first), then by creation. */
+  readonly ordered: Lane[] = []
+  readonly #byChannel = new Map<number, Lane>()
+
+  get (channel: number): Lane | undefined {
+    return this.#byChannel.get(channel)
+  }
+
+  /** The lane of `spec.channel`, created on first use. */
+  open (spec: LaneSpec): Lane {
+    let lane = this.#byChannel.get(spec.channel)
+    if (lane === undefined) {
+      lane = new Lane(spec)
+      this.#byChannel.set(spec.channel, lane)
+      let i = this.ordered.length
+      while (i > 0 && this.ordered[i - 1].spec.priority > spec.priority) i--
+      this.ordered.splice(i, 0, lane)
+    }
+    return lane
+  }
+
+  /** Messages queued in every lane but the control lane. */
+  get queued (): number {
+    let n = 0
+    for (const lane of this.ordered) if (lane.spec.channel !== CONTROL_CHANNEL) n += lane.length
+    return n
+  }
+
+  /** True if any lane has something to write. */
+  get pending (): boolean {
+    for (const lane of this.ordered) if (lane.length > 0) return true
+    return false
+  }
+
+  /** The lane that has waited longest past `STARVATION_WRITES` writes, if any. */
+  starved (): Lane | undefined {
+    let worst: Lane | undefined
+    for (const lane of this.ordered) {
+      if (lane.passedOver >= STARVATION_WRITES && (worst === undefined || lane.passedOver > worst.passedOver)) worst = lane
+    }
+    return worst
+  }
+
+  /** After a write: lanes it took from start over, lanes it passed over while they had messages wait one more. */
+  written (): void {
+    for (const lane of this.ordered) {
+      lane.passedOver = lane.took || lane.length === 0 ? 0 : lane.passedOver + 1
+      lane.took = false
+    }
+  }
+
+  /** Discards every queued message, telling envelope owners `why`. */
+  clear (why: Discard): void {
+    for (const lane of this.ordered) lane.clear(why)
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * This node's messages to itself: the same lanes as a Dispatcher (bounds, keys, deadlines,
+ * drops, counters), delivered on a later microtask through the same Inbound a member's stream
+ * uses, the most urgent lane first. Only what is queued when the microtask starts is delivered
+ * then: a listener that sends to itself is served on the next one.
+ */
+import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from './framing.ts'
+import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from './lanes.ts'
+import type { Inbound } from './receiver.ts'
+
+export class Loopback {
+  readonly lanes = new Lanes()
+  readonly default: Lane
+  readonly connected = true
+  readonly reconnects = 0
+  readonly #inbound: Inbound
+  #scheduled = false
+  #closed = false
+
+  constructor (defaultLane: LaneSpec, controlLane: LaneSpec, inbound: Inbound) {
+    this.default = this.lanes.open(defaultLane)
+    this.lanes.open(controlLane)
+    this.#inbound = inbound
+  }
+
+  send (data: Uint8Array): void {
+    if (this.#closed) return
+    this.default.push(data)
+    this.schedule()
+  }
+
+  schedule (): void {
+    if (this.#scheduled || this.#closed) return
+    this.#scheduled = true
+    queueMicrotask(this.#deliver)
+  }
+
+  close (): void {
+    this.#closed = true
+    this.lanes.clear('closed')
+  }
+
+  readonly #deliver = (): void => {
+    this.#scheduled = false
+    const now = Date.now()
+    let n = 0
+    for (const lane of this.lanes.ordered) n += lane.length
+    while (n-- > 0 && !this.#closed) {
+      let lane: Lane | undefined
+      let item
+      for (lane of this.lanes.ordered) if ((item = lane.peek(now)) !== undefined) break
+      if (item === undefined || lane === undefined) return
+      lane.shift()
+      lane.sent++
+      if (item instanceof Envelope) item.owner?.written?.(item)
+      deliver(this.#inbound, lane, item)
+    }
+  }
+}
+
+function deliver (inbound: Inbound, lane: Lane, item: Uint8Array | Envelope): void {
+  const kind = item instanceof Uint8Array ? FRAME_CHANNEL : item.kind
+  const data = item instanceof Uint8Array ? item : item.data
+  if (kind === FRAME_CHANNEL || kind === FRAME_MESSAGE) {
+    if (lane.spec.channel === DEFAULT_CHANNEL) inbound.message(data)
+    else inbound.channel(lane.spec.name, data)
+  } else if (kind === FRAME_REQUEST) {
+    inbound.request(lane.spec.name, (item as Envelope).id, data)
+  } else if (kind === FRAME_CANCEL || kind === FRAME_CREDIT) {
+    inbound.control(kind, (item as Envelope).id, (item as Envelope).n)
+  } else {
+    inbound.reply(kind, (item as Envelope).id, (item as Envelope).n, data)
+  }
+}

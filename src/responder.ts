@@ -1,0 +1,223 @@
+/**
+ * The Responder serves requests from members with their channel's handler, and sends back what
+ * it answers on that channel's lane to the requester: one FRAME_RESPONSE, or FRAME_PARTs (never
+ * more than the requester's credit) and a FRAME_END; a failure as one FRAME_ERROR on the control
+ * lane. Each member may have at most `maxConcurrentRequests` being served per channel; one more
+ * is answered `busy` at once, so a member flooding requests costs a bounded amount of memory.
+ *
+ * The handler's signal aborts when the requester cancels, when the stream the request came on
+ * closes (the requester has failed it already), when the member leaves, or on stop; what the
+ * handler returns after that is not sent.
+ */
+import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT } from './framing.ts'
+import { Envelope, type Discard, type EnvelopeOwner } from './lanes.ts'
+import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from './receiver.ts'
+import { CONTROL_LANE, type RouterHost } from './router.ts'
+import type { ChannelCore } from './channel.ts'
+import type { NodeId } from './membership.ts'
+
+const EMPTY = new Uint8Array(0)
+const encoder = new TextEncoder()
+
+export class Responder {
+  readonly #host: RouterHost
+  /** Requests being served, by member and request id. */
+  readonly #serving = new Map<NodeId, Map<number, Serving>>()
+
+  constructor (host: RouterHost) {
+    this.#host = host
+  }
+
+  /** Request `id` from `from` on `core`'s channel (undefined: a channel we have not opened). */
+  request (from: NodeId, source: Receiver | undefined, core: ChannelCore | undefined, id: number, data: Uint8Array): void {
+    if (core?.handler === undefined) {
+      this.error(from, id, ERROR_NO_HANDLER, core === undefined ? 'channel not open' : 'no handler on this channel')
+      return
+    }
+    const serving = core.serving.get(from) ?? 0
+    if (serving >= core.options.maxConcurrentRequests) {
+      core.requests.rejectedBusy++
+      this.error(from, id, ERROR_BUSY, `${serving} requests of yours are being served (maxConcurrentRequests)`)
+      return
+    }
+    let byId = this.#serving.get(from)
+    if (byId === undefined) this.#serving.set(from, byId = new Map())
+    if (byId.has(id)) {
+      this.error(from, id, ERROR_REMOTE, 'request id already in use')
+      return
+    }
+    const s = new Serving(this, from, source, core, id)
+    byId.set(id, s)
+    core.serving.set(from, serving + 1)
+    void s.run(data)
+  }
+
+  /** FRAME_CANCEL or FRAME_CREDIT from the requester. */
+  control (from: NodeId, kind: number, id: number, n: number): void {
+    const s = this.#serving.get(from)?.get(id)
+    if (s === undefined) return // already answered: nothing to stop
+    if (kind === FRAME_CANCEL) s.abort()
+    else if (kind === FRAME_CREDIT) s.grant(n)
+  }
+
+  sourceClosed (source: Receiver): void {
+    for (const byId of this.#serving.values()) for (const s of byId.values()) if (s.source === source) s.abort()
+  }
+
+  left (node: NodeId): void {
+    for (const s of this.#serving.get(node)?.values() ?? []) s.abort()
+  }
+
+  stop (): void {
+    for (const byId of this.#serving.values()) for (const s of byId.values()) s.abort()
+  }
+
+  /** Queues `kind` for request `id` of `to` on `core`'s lane; false if `to` is no longer a member. */
+  send (to: NodeId, core: ChannelCore, kind: number, id: number, data: Uint8Array, owner: EnvelopeOwner): boolean {
+    const out = this.#host.outbox(to)
+    if (out === undefined) return false
+    out.lanes.open(core.spec).push(new Envelope(kind, data, id, -1, undefined, Infinity, owner))
+    out.schedule()
+    return true
+  }
+
+  /** Answers request `id` of `to` with an error, on the control lane. */
+  error (to: NodeId, id: number, code: number, message: string): void {
+    const out = this.#host.outbox(to)
+    if (out === undefined) return
+    out.lanes.open(CONTROL_LANE).push(new Envelope(FRAME_ERROR, cut(message), id, code, undefined, Infinity, undefined))
+    out.schedule()
+  }
+
+  done (s: Serving): void {
+    const byId = this.#serving.get(s.from)
+    if (byId?.get(s.id) !== s) return
+    byId.delete(s.id)
+    if (byId.size === 0) this.#serving.delete(s.from)
+    const n = (s.core.serving.get(s.from) ?? 1) - 1
+    if (n === 0) s.core.serving.delete(s.from)
+    else s.core.serving.set(s.from, n)
+  }
+}
+
+/** One request being served. */
+class Serving implements EnvelopeOwner {
+  readonly responder: Responder
+  readonly from: NodeId
+  readonly source: Receiver | undefined
+  readonly core: ChannelCore
+  readonly id: number
+  readonly #controller = new AbortController()
+  /** Parts the requester will still take. */
+  #credit = INITIAL_STREAM_CREDIT
+  #onCredit: (() => void) | undefined
+
+  constructor (responder: Responder, from: NodeId, source: Receiver | undefined, core: ChannelCore, id: number) {
+    this.responder = responder
+    this.from = from
+    this.source = source
+    this.core = core
+    this.id = id
+  }
+
+  get #aborted (): boolean {
+    return this.#controller.signal.aborted
+  }
+
+  async run (data: Uint8Array): Promise<void> {
+    try {
+      const answer = await this.core.handler!(data, { from: this.from, signal: this.#controller.signal })
+      if (this.#aborted) return
+      if (answer instanceof Uint8Array) {
+        if (this.#fits(answer) && this.#send(FRAME_RESPONSE, answer)) this.core.requests.served++
+      } else if (answer != null && typeof (answer as any)[Symbol.asyncIterator] === 'function') {
+        await this.#stream(answer)
+      } else {
+        this.#error(ERROR_REMOTE, 'the handler returned neither a Uint8Array nor an AsyncIterable')
+      }
+    } catch (err: any) {
+      if (!this.#aborted) this.#error(ERROR_REMOTE, String(err?.message ?? err))
+    } finally {
+      this.responder.done(this)
+      this.abort() // a handler's signal never outlives its request
+    }
+  }
+
+  async #stream (answer: AsyncIterable<Uint8Array>): Promise<void> {
+    const it = answer[Symbol.asyncIterator]()
+    let finished = false
+    try {
+      for (;;) {
+        if (this.#credit === 0) await new Promise<void>(resolve => { this.#onCredit = resolve })
+        if (this.#aborted) return
+        const r = await it.next()
+        if (this.#aborted) return
+        if (r.done === true) break
+        const part = r.value
+        if (!(part instanceof Uint8Array)) {
+          this.#error(ERROR_REMOTE, 'the handler yielded something other than a Uint8Array')
+          return
+        }
+        if (!this.#fits(part)) return
+        this.#credit--
+        if (!this.#send(FRAME_PART, part)) return
+      }
+      finished = true
+      if (this.#send(FRAME_END, EMPTY)) this.core.requests.served++
+    } finally {
+      // let the generator clean up; never wait on it
+      if (!finished) it.return?.()?.catch(() => {})
+    }
+  }
+
+  /** The requester took `n` more parts. */
+  grant (n: number): void {
+    this.#credit += n
+    this.#wake()
+  }
+
+  abort (): void {
+    if (this.#aborted) return
+    this.#controller.abort(new Error('request cancelled'))
+    this.#wake()
+  }
+
+  /** One of our answer frames left the lane unwritten. */
+  discarded (_e: Envelope, why: Discard): void {
+    // dropped from a full lane: tell the requester at once rather than let it time out
+    if (why === 'dropped') this.responder.error(this.from, this.id, ERROR_DROPPED, 'the answer was dropped from a full queue')
+    this.abort()
+  }
+
+  #wake (): void {
+    const wake = this.#onCredit
+    this.#onCredit = undefined
+    wake?.()
+  }
+
+  #fits (data: Uint8Array): boolean {
+    const max = this.core.options.maxResponseSize
+    if (data.byteLength <= max) return true
+    this.#error(ERROR_TOO_LARGE, `answer of ${data.byteLength} bytes exceeds maxResponseSize of ${max} bytes`)
+    return false
+  }
+
+  #send (kind: number, data: Uint8Array): boolean {
+    if (this.responder.send(this.from, this.core, kind, this.id, data, this)) return true
+    this.abort()
+    return false
+  }
+
+  #error (code: number, message: string): void {
+    this.responder.error(this.from, this.id, code, message)
+  }
+}
+
+/** UTF-8 of `message`, cut to MAX_ERROR_MESSAGE_BYTES on a character boundary. */
+function cut (message: string): Uint8Array {
+  const bytes = encoder.encode(message)
+  if (bytes.byteLength <= MAX_ERROR_MESSAGE_BYTES) return bytes
+  let end = MAX_ERROR_MESSAGE_BYTES
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
+}

@@ -1,0 +1,226 @@
+/**
+ * The Router is the dispatch layer between the membership (ConsensusNet) and the channels: it
+ * opens channels, queues their messages in the members' lanes, and routes what a member's stream
+ * carries to the right place: a channel's 'message' event, the Responder (requests to us, and the
+ * requester's cancel and credit), or the RequestTable (answers to our requests).
+ *
+ * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
+ */
+import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
+import { FRAME_CHANNEL } from './framing.ts'
+import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
+import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
+import { RequestTable } from './requests.ts'
+import { Responder } from './responder.ts'
+import type { NodeId } from './membership.ts'
+
+/** Where a member's frames are queued: its Dispatcher, or this node's Loopback. */
+export interface Outbox {
+  readonly lanes: Lanes
+  /** Something was queued: write it soon. */
+  schedule: () => void
+}
+
+export interface RouterHost {
+  readonly maxMessageSize: number
+  readonly sendBufferSize: number
+  readonly sendBufferBytes: number
+  /** This node's node ID, if it is a member. */
+  readonly self: NodeId | undefined
+  /** Throws `NotStartedError` unless started. */
+  assertStarted: () => void
+  /** Member `node`'s outbox; undefined if it is not a member. */
+  outbox: (node: NodeId) => Outbox | undefined
+  /** Every member's outbox, this node's included. */
+  outboxes: () => Iterable<[NodeId, Outbox]>
+}
+
+/** Counts what a member delivered, on every channel. */
+export interface ReceivedCounter {
+  received: number
+}
+
+const encoder = new TextEncoder()
+
+/** The control lane: cancel, credit and errors, served before every channel. */
+export const CONTROL_LANE: LaneSpec = {
+  channel: CONTROL_CHANNEL,
+  name: '',
+  nameBytes: new Uint8Array(0),
+  priority: -1,
+  sendBufferSize: 4096,
+  sendBufferBytes: 4096 * 1024
+}
+
+export class Router {
+  readonly requests: RequestTable
+  /** Frames for channels this node has not opened: messages dropped, requests answered `no-handler`. */
+  unknownChannel = 0
+  readonly #host: RouterHost
+  readonly #responder: Responder
+  readonly #channels = new Map<string, ChannelCore>()
+
+  constructor (host: RouterHost) {
+    this.#host = host
+    this.requests = new RequestTable(host)
+    this.#responder = new Responder(host)
+  }
+
+  /** The channel named `name`, opened on first call; later calls return it and must not ask for other options. */
+  channel (name: string, options: ChannelOptions = {}): Channel {
+    this.#host.assertStarted()
+    const bytes = typeof name === 'string' ? encoder.encode(name) : undefined
+    if (bytes === undefined || bytes.byteLength < 1 || bytes.byteLength > MAX_CHANNEL_NAME_BYTES) {
+      throw new RangeError(`a channel name is 1-${MAX_CHANNEL_NAME_BYTES} bytes of UTF-8, got ${JSON.stringify(name)}`)
+    }
+    const resolved = this.#resolve(options)
+    const open = this.#channels.get(name)
+    if (open !== undefined) {
+      for (const key of Object.keys(options) as Array<keyof ChannelOptions>) {
+        if (options[key] !== undefined && options[key] !== open.options[key]) {
+          throw new RangeError(`channel "${name}" is already open with ${key} ${open.options[key]}, not ${options[key]}`)
+        }
+      }
+      return open.channel
+    }
+    const spec: LaneSpec = {
+      channel: this.#channels.size + 1,
+      name,
+      nameBytes: bytes,
+      priority: resolved.priority,
+      sendBufferSize: resolved.sendBufferSize,
+      sendBufferBytes: resolved.sendBufferBytes
+    }
+    const core: ChannelCore = {
+      channel: undefined as unknown as Channel,
+      spec,
+      options: resolved,
+      handler: undefined,
+      requests: { sent: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0, served: 0, rejectedBusy: 0 },
+      received: new Map(),
+      serving: new Map(),
+      pending: 0
+    }
+    const channel = new Channel(this, core)
+    Object.assign(core, { channel })
+    this.#channels.set(name, core)
+    return channel
+  }
+
+  send (core: ChannelCore, to: NodeId, data: Uint8Array, options: SendOptions | undefined): void {
+    this.#host.assertStarted()
+    this.#check(data, options)
+    const out = this.#host.outbox(to)
+    if (out === undefined) throw new UnknownNodeError(to)
+    queue(out, core, data, options)
+  }
+
+  broadcast (core: ChannelCore, data: Uint8Array, options: SendOptions | undefined): void {
+    this.#host.assertStarted()
+    this.#check(data, options)
+    const self = this.#host.self
+    for (const [node, out] of this.#host.outboxes()) if (node !== self) queue(out, core, data, options)
+  }
+
+  channelStats (core: ChannelCore): ChannelStats {
+    this.#host.assertStarted()
+    const members: ChannelStats['members'] = {}
+    for (const [node, out] of this.#host.outboxes()) {
+      const lane = out.lanes.get(core.spec.channel)
+      members[node] = {
+        queued: lane?.length ?? 0,
+        sent: lane?.sent ?? 0,
+        dropped: lane?.dropped ?? 0,
+        superseded: lane?.superseded ?? 0,
+        expired: lane?.expired ?? 0,
+        received: core.received.get(node) ?? 0
+      }
+    }
+    return { members, requests: { ...core.requests } }
+  }
+
+  /**
+   * Where the frames of member `from` go. `source` is the stream they arrive on (undefined for
+   * this node's own); `onMessage` takes the default channel's messages.
+   */
+  inbound (from: NodeId, source: Receiver | undefined, counter: ReceivedCounter, onMessage: (data: Uint8Array) => void): Inbound {
+    return {
+      message: onMessage,
+      channel: (name, data) => {
+        const core = this.#channels.get(name)
+        if (core === undefined) {
+          this.unknownChannel++
+          return
+        }
+        core.received.set(from, (core.received.get(from) ?? 0) + 1)
+        counter.received++
+        core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+      },
+      request: (name, id, data) => {
+        const core = this.#channels.get(name)
+        if (core === undefined) this.unknownChannel++
+        this.#responder.request(from, source, core, id, data)
+      },
+      reply: (kind, id, n, data) => { this.requests.reply(from, kind, id, n, data) },
+      control: (kind, id, n) => { this.#responder.control(from, kind, id, n) }
+    }
+  }
+
+  /** Member `node`'s outgoing stream closed: requests written to it fail with `connection-lost`. */
+  streamDown (node: NodeId): void {
+    this.requests.lost(node)
+  }
+
+  /** An inbound stream closed: the requests it carried that are still being served are aborted. */
+  sourceClosed (source: Receiver): void {
+    this.#responder.sourceClosed(source)
+  }
+
+  /** Member `node` left the membership (its lanes were discarded). */
+  memberLeft (node: NodeId): void {
+    this.requests.left(node)
+    this.#responder.left(node)
+    for (const core of this.#channels.values()) core.received.delete(node)
+  }
+
+  stop (): void {
+    this.requests.stop()
+    this.#responder.stop()
+  }
+
+  #check (data: Uint8Array, options: SendOptions | undefined): void {
+    if (data.byteLength > this.#host.maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#host.maxMessageSize)
+    if (options === undefined) return
+    if (options.key !== undefined && typeof options.key !== 'string') throw new TypeError('key must be a string')
+    if (options.deadline !== undefined && typeof options.deadline !== 'number') throw new TypeError('deadline must be epoch ms')
+  }
+
+  #resolve (o: ChannelOptions): ResolvedChannelOptions {
+    const host = this.#host
+    const r: ResolvedChannelOptions = {
+      priority: o.priority ?? DEFAULT_PRIORITY,
+      sendBufferSize: o.sendBufferSize ?? host.sendBufferSize,
+      sendBufferBytes: o.sendBufferBytes ?? host.sendBufferBytes,
+      maxConcurrentRequests: o.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS,
+      maxPendingRequests: o.maxPendingRequests ?? MAX_PENDING_REQUESTS,
+      requestTimeout: o.requestTimeout ?? REQUEST_TIMEOUT,
+      maxResponseSize: o.maxResponseSize ?? host.maxMessageSize
+    }
+    if (!Number.isInteger(r.priority) || r.priority < 0 || r.priority > 7) throw new RangeError(`priority must be an integer from 0 to 7, got ${r.priority}`)
+    for (const key of ['sendBufferSize', 'sendBufferBytes', 'maxConcurrentRequests', 'maxPendingRequests', 'requestTimeout'] as const) {
+      if (!Number.isSafeInteger(r[key]) || r[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${r[key]}`)
+    }
+    if (!Number.isSafeInteger(r.maxResponseSize) || r.maxResponseSize < 0 || r.maxResponseSize > host.maxMessageSize) {
+      throw new RangeError(`maxResponseSize must be an integer from 0 to maxMessageSize (${host.maxMessageSize}), got ${r.maxResponseSize}`)
+    }
+    return r
+  }
+}
+
+function queue (out: Outbox, core: ChannelCore, data: Uint8Array, options: SendOptions | undefined): void {
+  const lane = out.lanes.open(core.spec)
+  if (options === undefined || (options.key === undefined && options.deadline === undefined)) lane.push(data)
+  else lane.pushKeyed(FRAME_CHANNEL, data, options.key, options.deadline ?? Infinity)
+  out.schedule()
+}
