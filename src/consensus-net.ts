@@ -11,11 +11,12 @@ import * as defaults from './constants.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
 import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
+import { registerMetrics } from './metrics.ts'
 import { Receiver } from './receiver.ts'
 import { RingBuffer } from './ring-buffer.ts'
 import { TentativeReceivers } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
-import type { AbortOptions, ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, Logger, Metrics, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -48,6 +49,8 @@ export interface ConsensusNetComponents {
   connectionManager: ConnectionManager
   addressManager: AddressManager
   logger: ComponentLogger
+  /** libp2p's metrics, when the node has them: the figures of `stats()` are registered there (metrics.ts). */
+  metrics?: Metrics
 }
 
 export interface MessageDetail {
@@ -197,6 +200,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     await this.#components.registrar.handle(this.#protocol, this.#onStream, {
       maxInboundStreams: this.#maxInboundStreams
     })
+    if (this.#components.metrics != null) registerMetrics(this.#components.metrics, this, this.#protocol)
     this.#status = 'started'
   }
 
