@@ -15,12 +15,13 @@ import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './error
 import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
 import { Loopback } from './loopback.ts'
 import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
+import { registerMetrics } from './metrics.ts'
 import { DETACHED, Receiver, type Inbound } from './receiver.ts'
 import { CONTROL_LANE, Router, type Outbox, type RouterHost } from './router.ts'
 import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
-import type { AbortOptions, ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, Logger, Metrics, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -61,6 +62,8 @@ export interface ConsensusNetComponents {
   connectionManager: ConnectionManager
   addressManager: AddressManager
   logger: ComponentLogger
+  /** libp2p's metrics, when the node has them: the figures of `stats()` are registered there (metrics.ts). */
+  metrics?: Metrics
 }
 
 export interface MessageDetail {
@@ -235,6 +238,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     for (const protocol of this.#protocols()) {
       await this.#components.registrar.handle(protocol, this.#onStream, { maxInboundStreams: this.#maxInboundStreams })
     }
+    if (this.#components.metrics != null) registerMetrics(this.#components.metrics, this, this.#protocol)
     this.#status = 'started'
   }
 

@@ -4,12 +4,12 @@
  * As a service on your own libp2p node (any transports):
  *   createLibp2p({ ..., services: { consensus: consensusNet(init) } })
  * Standalone (its own node: TCP + Noise + Yamux, listening on 127.0.0.1 by default):
- *   const net = await createConsensusNet({ privateKey, listen, ...init })
+ *   const net = await createConsensusNet({ privateKey, listen, libp2p, ...init })
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { ConsensusNet, type ConsensusNetComponents, type ConsensusNetInit } from './consensus-net.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -25,27 +25,49 @@ export function consensusNet (init: ConsensusNetInit = {}): (components: Consens
   return (components) => new ConsensusNet(components, init)
 }
 
+/**
+ * libp2p options for `createConsensusNet({ libp2p })`, passed to `createLibp2p` (e.g.
+ * `connectionManager`, `connectionGater`, `metrics`, extra `services`). The identity is the
+ * helper's `privateKey` and the node is always started, so neither can be given here.
+ */
+export type ConsensusNetLibp2pOptions = Omit<Libp2pOptions, 'privateKey' | 'start'>
+
 export interface CreateConsensusNetInit extends ConsensusNetInit {
   /** The node's identity; a new Ed25519 key when absent. */
   privateKey?: PrivateKey
-  /** Listen addresses. Default `['/ip4/127.0.0.1/tcp/0']`. */
+  /** Listen addresses (or `libp2p.addresses.listen`, not both). Default `['/ip4/127.0.0.1/tcp/0']`. */
   listen?: string[]
+  /**
+   * Passed to `createLibp2p`. The helper sets only what is absent: `transports` (TCP),
+   * `connectionEncrypters` (Noise), `streamMuxers` (Yamux), `addresses.listen`, each replaced
+   * whole when given here; `services` are added next to the helper's `consensus`.
+   */
+  libp2p?: ConsensusNetLibp2pOptions
 }
 
+const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+
 /**
- * Starts a libp2p node (TCP + Noise + Yamux) with the service inside and returns the service;
- * its `stop()` stops the node too.
+ * Starts a libp2p node (TCP + Noise + Yamux unless `libp2p` says otherwise) with the service
+ * inside and returns the service; its `stop()` stops the node too.
  */
 export async function createConsensusNet (init: CreateConsensusNetInit = {}): Promise<ConsensusNet> {
-  const { privateKey, listen, ...netInit } = init
+  const { privateKey, listen, libp2p: options = {}, ...netInit } = init
+  // options the helper owns: refuse rather than silently pick one of two (also for untyped callers)
+  if ('privateKey' in options) throw new RangeError('libp2p.privateKey: give privateKey to createConsensusNet itself')
+  if ('start' in options) throw new RangeError('libp2p.start: createConsensusNet always starts the node')
+  if (options.services != null && 'consensus' in options.services) throw new RangeError('libp2p.services.consensus is the helper\'s own service; name yours differently')
+  if (listen != null && options.addresses?.listen != null) throw new RangeError('give listen or libp2p.addresses.listen, not both')
   let node: Libp2p<{ consensus: ConsensusNet }> | undefined
   node = await createLibp2p<{ consensus: ConsensusNet }>({
+    ...options,
     privateKey,
-    addresses: { listen: listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    addresses: { ...options.addresses, listen: listen ?? options.addresses?.listen ?? DEFAULT_LISTEN },
+    transports: options.transports ?? [tcp()],
+    connectionEncrypters: options.connectionEncrypters ?? [noise()],
+    streamMuxers: options.streamMuxers ?? [yamux()],
     services: {
+      ...options.services,
       consensus: (components: ConsensusNetComponents) => new ConsensusNet(components, netInit, async () => {
         if (node == null) return
         // Abort rather than close: libp2p's graceful close can stall on a full write queue and
