@@ -17,8 +17,10 @@ export { ConsensusNet } from './consensus-net.ts'
 export type { ConsensusNetComponents, ConsensusNetEvents, ConsensusNetInit, ConsensusNetStats, MemberStats, MessageDetail, PeerDetail, TentativeStats } from './consensus-net.ts'
 export type { ReconnectOptions } from './backoff.ts'
 export type { Addr, Membership, NodeId } from './membership.ts'
-export { InvalidFrameError, InvalidMembershipError, MessageTooLargeError, NotStartedError, UnknownNodeError, type InvalidFrameReason } from './errors.ts'
-export { PROTOCOL } from './constants.ts'
+export { Channel } from './channel.ts'
+export type { ChannelEvents, ChannelMemberStats, ChannelMessageDetail, ChannelOptions, ChannelStats, HandlerContext, RequestHandler, RequestOptions, RequestStats, ResolvedChannelOptions, SendOptions } from './channel.ts'
+export { InvalidFrameError, InvalidMembershipError, MessageTooLargeError, NotStartedError, RequestError, UnknownNodeError, type InvalidFrameReason, type RequestErrorCode } from './errors.ts'
+export { CHANNEL_PROTOCOL, PROTOCOL } from './constants.ts'
 
 /** The service factory for `createLibp2p({ services: { consensus: consensusNet(init) } })`. */
 export function consensusNet (init: ConsensusNetInit = {}): (components: ConsensusNetComponents) => ConsensusNet {
