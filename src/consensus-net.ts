@@ -287,7 +287,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
         const state = this.#members.get(node)!
         this.#members.delete(node)
         state.out.close()
-        this.#router.memberLeft(node)
         const receiver = this.#receivers.get(state.member.peer)
         if (receiver != null) {
           this.#receivers.delete(state.member.peer)
@@ -314,6 +313,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     }
 
     // 2. the events, now that a handler calling connect() or stop() sees a consistent state
+    for (const node of diff.removed) this.#router.memberLeft(node) // before any user code: no request to a re-added node exists yet
     const deferred = this.#deferred
     this.#deferred = []
     for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })

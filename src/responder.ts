@@ -108,6 +108,8 @@ class Serving implements EnvelopeOwner {
   readonly core: ChannelCore
   readonly id: number
   readonly #controller = new AbortController()
+  /** Set at once by `abort()`; the signal follows on a microtask. */
+  #cancelled = false
   /** Parts the requester will still take. */
   #credit = INITIAL_STREAM_CREDIT
   #onCredit: (() => void) | undefined
@@ -121,7 +123,7 @@ class Serving implements EnvelopeOwner {
   }
 
   get #aborted (): boolean {
-    return this.#controller.signal.aborted
+    return this.#cancelled
   }
 
   async run (data: Uint8Array): Promise<void> {
@@ -176,10 +178,15 @@ class Serving implements EnvelopeOwner {
     this.#wake()
   }
 
+  /**
+   * Stops serving: nothing more is sent. The handler's signal aborts on the next microtask, so
+   * its listeners (user code) never run inside a membership update or a stream's close.
+   */
   abort (): void {
-    if (this.#aborted) return
-    this.#controller.abort(new Error('request cancelled'))
+    if (this.#cancelled) return
+    this.#cancelled = true
     this.#wake()
+    queueMicrotask(() => { this.#controller.abort(new Error('request cancelled')) })
   }
 
   /** One of our answer frames left the lane unwritten. */
