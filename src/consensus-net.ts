@@ -21,6 +21,7 @@ import { CONTROL_LANE, Router, type Outbox, type RouterHost } from './router.ts'
 import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
+import { Resolver, type ResolverOptions } from './resolver.ts'
 import type { AbortOptions, ComponentLogger, Connection, Logger, Metrics, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -155,6 +156,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #stopOwner?: () => Promise<void>
   readonly #defaultLane: LaneSpec
   readonly #router: Router
+  readonly #resolvers = new Set<string>()
 
   #status: 'new' | 'started' | 'stopped' = 'new'
   /** A membership update is being applied; events it causes wait in `#deferred`. */
@@ -383,6 +385,29 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
    */
   channel (name: string, options?: ChannelOptions): Channel {
     return this.#router.channel(name, options)
+  }
+
+  /**
+   * A Resolver named `name`: fetch by key from the members, with de-duplication, a cache and a
+   * negative cache (resolver.ts). It opens and serves the channel `name`; one resolver per name.
+   */
+  resolver (name: string, options: ResolverOptions): Resolver {
+    this.#assertStarted()
+    if (this.#resolvers.has(name)) throw new RangeError(`a resolver named "${name}" is already open`)
+    const resolver = new Resolver(this, name, options)
+    this.#resolvers.add(name)
+    return resolver
+  }
+
+  /** The node IDs of the current membership, this node's included. */
+  members (): NodeId[] {
+    this.#assertStarted()
+    return [...this.#members.keys()]
+  }
+
+  /** This node's node ID in the current membership, if it is in it. */
+  get nodeId (): NodeId | undefined {
+    return this.#membership.self
   }
 
   stats (): ConsensusNetStats {

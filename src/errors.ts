@@ -88,3 +88,23 @@ export class RequestError extends Error {
     this.code = code
   }
 }
+
+/** Why a fetch failed: see `ResolveError`. */
+export type ResolveErrorCode =
+  | 'not-found' // every member asked answered "missing" (then negative-cached), or the negative cache says so
+  | 'timeout' // no valid value in time: members timed out, failed or were unreachable
+  | 'invalid' // every value received failed `validate`
+  | 'no-members' // no member to ask
+  | 'busy' // too many keys being fetched, or callers waiting on one key
+
+/** `resolver.fetch()` failed; `code` says why. An aborted fetch rejects with its signal's reason instead. */
+export class ResolveError extends Error {
+  static override readonly name = 'ResolveError'
+  override readonly name = 'ResolveError'
+  readonly code: ResolveErrorCode
+
+  constructor (code: ResolveErrorCode, message?: string) {
+    super(message ?? code)
+    this.code = code
+  }
+}

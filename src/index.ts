@@ -19,7 +19,10 @@ export type { ReconnectOptions } from './backoff.ts'
 export type { Addr, Membership, NodeId } from './membership.ts'
 export { Channel } from './channel.ts'
 export type { ChannelEvents, ChannelMemberStats, ChannelMessageDetail, ChannelOptions, ChannelStats, HandlerContext, RequestHandler, RequestOptions, RequestStats, ResolvedChannelOptions, SendOptions } from './channel.ts'
-export { InvalidFrameError, InvalidMembershipError, MessageTooLargeError, NotStartedError, RequestError, UnknownNodeError, type InvalidFrameReason, type RequestErrorCode } from './errors.ts'
+export { Resolver } from './resolver.ts'
+export type { FetchOptions, Key, ProduceContext, ResolverOptions, ResolverPeerStats, ResolverStats } from './resolver.ts'
+export type { CacheOptions } from './cache.ts'
+export { InvalidFrameError, InvalidMembershipError, MessageTooLargeError, NotStartedError, RequestError, ResolveError, UnknownNodeError, type InvalidFrameReason, type RequestErrorCode, type ResolveErrorCode } from './errors.ts'
 export { CHANNEL_PROTOCOL, PROTOCOL } from './constants.ts'
 
 /** The service factory for `createLibp2p({ services: { consensus: consensusNet(init) } })`. */

@@ -1,0 +1,464 @@
+/**
+ * A Resolver fetches values by key from the members, on one channel, through the public channel
+ * API only (`channel.request`, `channel.handle`):
+ *
+ * - identical fetches in flight share one network request and its answer (de-duplication), and
+ *   identical requests from several members share one `produce` call on the serving side;
+ * - values are cached, and so are keys every member asked answered missing (a negative cache);
+ * - "get parent": with `group` and `pick`, fetching a key asks for its group, whose cached value
+ *   then answers the siblings without another request;
+ * - members are tried in order of a moving average of their response time, failures counting as
+ *   a full timeout; an attempt that fails, times out, misses or is invalid moves on at once, and a
+ *   slow first member is hedged by asking the next one in parallel.
+ *
+ * Wire (inside the channel's requests): a key is one byte (0: bytes, 1: UTF-8 string) and the
+ * key's bytes; an answer is one byte (1: found, then the value; 0: missing).
+ */
+import { Cache, MISSING, type CacheOptions } from './cache.ts'
+import { RequestError, ResolveError } from './errors.ts'
+import type { Channel } from './channel.ts'
+import type { NodeId } from './membership.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export type Key = string | Uint8Array
+
+export interface ProduceContext {
+  /** The member that asked. */
+  from: NodeId
+  /** Aborts when every member waiting on this produce call has given up. */
+  signal: AbortSignal
+}
+
+export interface ResolverOptions {
+  /** Serves a key: its value, or undefined for "I don't have it". */
+  produce: (key: Key, context: ProduceContext) => Promise<Uint8Array | undefined> | Uint8Array | undefined
+  /** False: the value is invalid (counted against `from`), try another member. Called with the key asked on the network. */
+  validate?: (key: Key, value: Uint8Array, from: NodeId) => boolean
+  /** "Get parent": a key whose value answers `key` too (`pick` extracts it), or undefined. */
+  group?: (key: Key) => Key | undefined
+  pick?: (groupKey: Key, groupValue: Uint8Array, key: Key) => Uint8Array | undefined
+  cache?: CacheOptions
+  /** ms per attempt (one member). Default 5 s. */
+  timeout?: number
+  /** Members tried per fetch. Default: all. */
+  attempts?: number
+  /** ms before a second member is asked in parallel; false: never. Default: the first member's p90 response time. */
+  hedge?: number | false
+  /** Keys being fetched at once; one more fails `busy`. Default 1,024. */
+  maxPendingFetches?: number
+  /** Callers waiting on one key; one more fails `busy`. Default 1,024. */
+  maxWaitersPerKey?: number
+  /** Requests served at once per member (the channel's `maxConcurrentRequests`); more are answered `busy`. Default 16. */
+  maxConcurrentProduce?: number
+  /** The channel's priority. Default 4. */
+  priority?: number
+}
+
+export interface FetchOptions extends AbortOptions {
+  /** Members to ask (default: every member but this node), in no particular order. */
+  from?: NodeId[]
+}
+
+export interface ResolverPeerStats {
+  /** Attempts made to this member. */
+  requests: number
+  found: number
+  missing: number
+  /** Values that failed `validate`. */
+  invalid: number
+  /** Timeouts, errors, busy, lost connections. */
+  failures: number
+  /** The moving average that orders members, ms. */
+  latency: number
+}
+
+export interface ResolverStats {
+  fetches: number
+  /** Fetches answered from the cache (a group's value included). */
+  hits: number
+  misses: number
+  /** Fetches answered "missing" from the negative cache. */
+  negativeHits: number
+  /** Fetches that joined one already in flight. */
+  deduped: number
+  /** Requests sent to members (hedges included). */
+  networkRequests: number
+  /** Second members asked because the first was slow. */
+  hedged: number
+  notFound: number
+  timedOut: number
+  invalid: number
+  busy: number
+  /** Requests from members answered. */
+  served: number
+  /** Calls of `produce`. */
+  producerCalls: number
+  /** Requests that joined a `produce` call in progress. */
+  producerJoined: number
+  cache: { entries: number, bytes: number }
+  peers: Record<NodeId, ResolverPeerStats>
+}
+
+/** What a resolver needs of the network: the public API of ConsensusNet. */
+export interface ResolverNet {
+  channel: (name: string, options: { priority: number, maxConcurrentRequests: number, requestTimeout: number }) => Channel
+  members: () => NodeId[]
+  readonly nodeId: NodeId | undefined
+}
+
+const TIMEOUT = 5_000
+const MAX_PENDING_FETCHES = 1024
+const MAX_WAITERS_PER_KEY = 1024
+/** Weight of a new sample in a member's moving average. */
+const EWMA_WEIGHT = 0.2
+/** Response times kept per member for its p90. */
+const SAMPLES = 32
+
+const FOUND = 1
+const NOT_FOUND = Uint8Array.of(0)
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+interface Peer extends ResolverPeerStats {
+  readonly samples: number[]
+}
+
+/** One network fetch of one key, shared by every caller waiting on it. */
+interface Flight {
+  readonly id: string
+  readonly promise: Promise<Uint8Array>
+  readonly controller: AbortController
+  callers: number
+}
+
+/** One `produce` call, shared by every member asking for the key meanwhile. */
+interface Production {
+  readonly promise: Promise<Uint8Array | undefined>
+  readonly controller: AbortController
+  waiting: number
+}
+
+export class Resolver {
+  readonly name: string
+  readonly channel: Channel
+  readonly #net: ResolverNet
+  readonly #o: ResolverOptions
+  readonly #timeout: number
+  readonly #cache: Cache
+  readonly #flights = new Map<string, Flight>()
+  readonly #producing = new Map<string, Production>()
+  readonly #peers = new Map<NodeId, Peer>()
+  readonly #stats = {
+    fetches: 0, hits: 0, misses: 0, negativeHits: 0, deduped: 0, networkRequests: 0, hedged: 0,
+    notFound: 0, timedOut: 0, invalid: 0, busy: 0, served: 0, producerCalls: 0, producerJoined: 0
+  }
+
+  constructor (net: ResolverNet, name: string, options: ResolverOptions) {
+    if (typeof options?.produce !== 'function') throw new RangeError('a resolver needs a produce function')
+    if ((options.group === undefined) !== (options.pick === undefined)) throw new RangeError('group and pick go together')
+    this.#timeout = options.timeout ?? TIMEOUT
+    for (const [key, value] of Object.entries({ timeout: this.#timeout, attempts: options.attempts ?? 1, maxPendingFetches: options.maxPendingFetches ?? 1, maxWaitersPerKey: options.maxWaitersPerKey ?? 1 })) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`)
+    }
+    if (options.hedge !== undefined && options.hedge !== false && !(options.hedge >= 0)) throw new RangeError(`hedge must be ms >= 0 or false, got ${options.hedge}`)
+    this.name = name
+    this.#net = net
+    this.#o = options
+    this.#cache = new Cache(options.cache)
+    this.channel = net.channel(name, {
+      priority: options.priority ?? 4,
+      maxConcurrentRequests: options.maxConcurrentProduce ?? 16,
+      requestTimeout: this.#timeout
+    })
+    this.channel.handle(this.#serve)
+  }
+
+  /**
+   * The value of `key`, from the cache or a member. Rejects with `ResolveError` (`not-found`,
+   * `timeout`, `invalid`, `no-members`, `busy`), or the signal's reason when aborted; the shared
+   * network request is cancelled only when every caller waiting on it has aborted.
+   */
+  async fetch (key: Key, options: FetchOptions = {}): Promise<Uint8Array> {
+    options.signal?.throwIfAborted()
+    this.#stats.fetches++
+    const id = keyId(key)
+    const cached = this.#cache.get(id)
+    if (cached === MISSING) return this.#negative(key)
+    if (cached !== undefined) {
+      this.#stats.hits++
+      return cached
+    }
+    const groupKey = this.#o.group?.(key)
+    if (groupKey === undefined) {
+      this.#stats.misses++
+      return this.#join(key, id, options)
+    }
+    const groupId = keyId(groupKey)
+    let groupValue = this.#cache.get(groupId)
+    if (groupValue === MISSING) return this.#negative(key)
+    if (groupValue !== undefined) {
+      const value = this.#o.pick!(groupKey, groupValue, key)
+      if (value !== undefined) {
+        this.#stats.hits++
+        return value
+      }
+    }
+    this.#stats.misses++
+    if (groupValue === undefined) {
+      groupValue = await this.#join(groupKey, groupId, options)
+      const value = this.#o.pick!(groupKey, groupValue, key)
+      if (value !== undefined) return value
+    }
+    // the group does not hold this key: ask for the key itself
+    return this.#join(key, id, options)
+  }
+
+  /** Forgets `key` (and its group's value, if it has one): value or missing mark. */
+  invalidate (key: Key): void {
+    this.#cache.delete(keyId(key))
+    const groupKey = this.#o.group?.(key)
+    if (groupKey !== undefined) this.#cache.delete(keyId(groupKey))
+  }
+
+  stats (): ResolverStats {
+    const peers: Record<NodeId, ResolverPeerStats> = {}
+    for (const [node, p] of this.#peers) {
+      peers[node] = { requests: p.requests, found: p.found, missing: p.missing, invalid: p.invalid, failures: p.failures, latency: p.latency }
+    }
+    return { ...this.#stats, cache: { entries: this.#cache.size, bytes: this.#cache.bytes }, peers }
+  }
+
+  #negative (key: Key): never {
+    this.#stats.negativeHits++
+    throw new ResolveError('not-found', `${describe(key)} is known missing`)
+  }
+
+  /** Waits on the flight for `key`, starting one if none is in flight. */
+  async #join (key: Key, id: string, options: FetchOptions): Promise<Uint8Array> {
+    let flight = this.#flights.get(id)
+    if (flight === undefined) {
+      if (this.#flights.size >= (this.#o.maxPendingFetches ?? MAX_PENDING_FETCHES)) return this.#busy('keys being fetched (maxPendingFetches)')
+      const controller = new AbortController()
+      const promise = this.#fly(key, id, options.from, controller.signal)
+      promise.catch(() => {}) // a flight every caller left is rejected with no one listening
+      flight = { id, promise, controller, callers: 0 }
+      this.#flights.set(id, flight)
+      const f = flight
+      void promise.finally(() => { if (this.#flights.get(id) === f) this.#flights.delete(id) }).catch(() => {})
+    } else {
+      if (flight.callers >= (this.#o.maxWaitersPerKey ?? MAX_WAITERS_PER_KEY)) return this.#busy(`callers waiting on ${describe(key)} (maxWaitersPerKey)`)
+      this.#stats.deduped++
+    }
+    flight.callers++
+    const signal = options.signal
+    if (signal === undefined) return flight.promise
+    const f = flight
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(signal.reason)
+        if (--f.callers === 0) {
+          if (this.#flights.get(f.id) === f) this.#flights.delete(f.id)
+          f.controller.abort(signal.reason)
+        }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      f.promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  #busy (what: string): never {
+    this.#stats.busy++
+    throw new ResolveError('busy', `too many ${what}`)
+  }
+
+  /** Asks the members for `key` until one has a valid value. */
+  async #fly (key: Key, id: string, from: NodeId[] | undefined, signal: AbortSignal): Promise<Uint8Array> {
+    const self = this.#net.nodeId
+    const candidates = this.#order((from ?? this.#net.members()).filter(n => n !== self)).slice(0, this.#o.attempts ?? Infinity)
+    if (candidates.length === 0) throw new ResolveError('no-members', 'no member to ask')
+    const request = encodeKey(key)
+    const s = this.#stats
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let next = 0
+      let running = 0
+      let missing = 0
+      let invalid = 0
+      let settled = false
+      let hedgeTimer: ReturnType<typeof setTimeout> | undefined
+      const attempts = new Set<AbortController>()
+      const settle = (err: unknown, value?: Uint8Array): void => {
+        settled = true
+        clearTimeout(hedgeTimer)
+        signal.removeEventListener('abort', onAbort)
+        for (const c of attempts) c.abort()
+        if (err === undefined) resolve(value!)
+        else reject(err)
+      }
+      const onAbort = (): void => { settle(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      const launch = (): boolean => {
+        if (settled || next >= candidates.length) return false
+        const node = candidates[next++]
+        const peer = this.#peer(node)
+        const controller = new AbortController()
+        attempts.add(controller)
+        running++
+        peer.requests++
+        s.networkRequests++
+        const started = Date.now()
+        clearTimeout(hedgeTimer)
+        const hedge = next < candidates.length ? this.#hedgeDelay(peer) : undefined
+        if (hedge !== undefined) {
+          hedgeTimer = setTimeout(() => {
+            if (launch()) s.hedged++
+          }, hedge)
+        }
+        this.channel.request(node, request, { signal: controller.signal, timeout: this.#timeout }).then(answer => {
+          attempts.delete(controller)
+          running--
+          if (settled) return
+          if (answer.byteLength === 0 || answer[0] !== FOUND) {
+            peer.missing++
+            this.#sample(peer, Date.now() - started)
+            missing++
+          } else {
+            const value = answer.subarray(1)
+            if (this.#o.validate === undefined || this.#o.validate(key, value, node)) {
+              peer.found++
+              this.#sample(peer, Date.now() - started)
+              this.#cache.set(id, value)
+              settle(undefined, value)
+              return
+            }
+            peer.invalid++
+            this.#sample(peer, this.#timeout)
+            invalid++
+          }
+          onFailure()
+        }, err => {
+          attempts.delete(controller)
+          running--
+          if (settled || controller.signal.aborted) return
+          if (!(err instanceof RequestError)) throw err
+          peer.failures++
+          this.#sample(peer, this.#timeout)
+          onFailure()
+        }).catch(err => { if (!settled) settle(err) })
+        return true
+      }
+      const onFailure = (): void => {
+        if (launch() || running > 0) return
+        const asked = next
+        if (missing === asked) {
+          s.notFound++
+          this.#cache.setMissing(id)
+          settle(new ResolveError('not-found', `${asked} member(s) asked: none has ${describe(key)}`))
+        } else if (invalid > 0 && invalid + missing === asked) {
+          s.invalid++
+          settle(new ResolveError('invalid', `every value of ${describe(key)} failed validation`))
+        } else {
+          s.timedOut++
+          settle(new ResolveError('timeout', `no valid value of ${describe(key)} from ${asked} member(s) in time`))
+        }
+      }
+      launch()
+    })
+  }
+
+  /** Members by their moving average of response time, fastest first (a member never asked: 0). */
+  #order (nodes: NodeId[]): NodeId[] {
+    return nodes.map((n, i) => ({ n, i, l: this.#peers.get(n)?.latency ?? 0 })).sort((a, b) => a.l - b.l || a.i - b.i).map(x => x.n)
+  }
+
+  #hedgeDelay (peer: Peer): number | undefined {
+    const hedge = this.#o.hedge
+    if (hedge === false) return undefined
+    if (hedge !== undefined) return hedge
+    if (peer.samples.length === 0) return this.#timeout / 4
+    const sorted = [...peer.samples].sort((a, b) => a - b)
+    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]
+  }
+
+  #peer (node: NodeId): Peer {
+    let p = this.#peers.get(node)
+    if (p === undefined) this.#peers.set(node, p = { requests: 0, found: 0, missing: 0, invalid: 0, failures: 0, latency: 0, samples: [] })
+    return p
+  }
+
+  /** latency = (1 - w) * latency + w * sample; the first sample sets it. */
+  #sample (peer: Peer, ms: number): void {
+    peer.latency = peer.samples.length === 0 ? ms : (1 - EWMA_WEIGHT) * peer.latency + EWMA_WEIGHT * ms
+    peer.samples.push(ms)
+    if (peer.samples.length > SAMPLES) peer.samples.shift()
+  }
+
+  /** The channel's handler: a member asks for a key. */
+  readonly #serve = async (data: Uint8Array, { from, signal }: { from: NodeId, signal: AbortSignal }): Promise<Uint8Array> => {
+    const key = decodeKey(data)
+    const id = keyId(key)
+    const cached = this.#cache.get(id)
+    if (cached instanceof Uint8Array) {
+      this.#stats.served++
+      return found(cached)
+    }
+    let p = this.#producing.get(id)
+    if (p === undefined) {
+      const controller = new AbortController()
+      this.#stats.producerCalls++
+      const promise = Promise.resolve().then(async () => this.#o.produce(key, { from, signal: controller.signal }))
+      p = { promise, controller, waiting: 0 }
+      this.#producing.set(id, p)
+      const production = p
+      void promise.then(value => {
+        if (value !== undefined) this.#cache.set(id, value)
+      }, () => {}).finally(() => { if (this.#producing.get(id) === production) this.#producing.delete(id) })
+    } else {
+      this.#stats.producerJoined++
+    }
+    const production = p
+    production.waiting++
+    const onAbort = (): void => {
+      if (--production.waiting === 0) production.controller.abort(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const value = await production.promise
+      this.#stats.served++
+      return value === undefined ? NOT_FOUND : found(value)
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+}
+
+function found (value: Uint8Array): Uint8Array {
+  const answer = new Uint8Array(value.byteLength + 1)
+  answer[0] = FOUND
+  answer.set(value, 1)
+  return answer
+}
+
+function encodeKey (key: Key): Uint8Array {
+  const bytes = typeof key === 'string' ? encoder.encode(key) : key
+  const out = new Uint8Array(bytes.byteLength + 1)
+  out[0] = typeof key === 'string' ? 1 : 0
+  out.set(bytes, 1)
+  return out
+}
+
+function decodeKey (data: Uint8Array): Key {
+  if (data.byteLength === 0) throw new Error('empty key')
+  return data[0] === 1 ? decoder.decode(data.subarray(1)) : data.slice(1)
+}
+
+/** A Map key for `key`: strings and bytes never collide. */
+function keyId (key: Key): string {
+  if (typeof key === 'string') return 's' + key
+  let hex = 'b'
+  for (const b of key) hex += (b < 16 ? '0' : '') + b.toString(16)
+  return hex
+}
+
+function describe (key: Key): string {
+  return typeof key === 'string' ? JSON.stringify(key) : `key 0x${keyId(key).slice(1)}`
+}
