@@ -18,6 +18,11 @@ import type { AbortOptions } from '@libp2p/interface'
 export interface ChannelOptions {
   /** 0 (most urgent) to 7. Default 4, the default channel's. */
   priority?: number
+  /**
+   * Messages are numbered, acknowledged, written again after a reconnect and de-duplicated: while
+   * both processes live, each arrives exactly once and in order unless counted `dropped`. Default false.
+   */
+  reliable?: boolean
   /** Messages queued per member on this channel before the oldest is dropped. Default: the node's `sendBufferSize`. */
   sendBufferSize?: number
   /** Bytes queued per member on this channel before the oldest is dropped. Default: the node's `sendBufferBytes`. */
@@ -77,6 +82,12 @@ export interface ChannelMemberStats {
   expired: number
   /** Messages delivered from the member on this channel. */
   received: number
+  /** Reliable channels: messages written to the member and not yet acknowledged (they count against the lane's bounds). */
+  unacked: number
+  /** Reliable channels: messages written again after a reconnect. */
+  retransmitted: number
+  /** Reliable channels: messages from the member that arrived again and were not delivered twice. */
+  duplicatesSuppressed: number
 }
 
 export interface RequestStats {
@@ -102,6 +113,7 @@ export interface ChannelStats {
 
 export interface ResolvedChannelOptions {
   readonly priority: number
+  readonly reliable: boolean
   readonly sendBufferSize: number
   readonly sendBufferBytes: number
   readonly maxConcurrentRequests: number
@@ -124,6 +136,8 @@ export interface ChannelCore {
   readonly requests: RequestStats
   /** Messages delivered, by member. */
   readonly received: Map<NodeId, number>
+  /** Reliable messages that arrived again, by member. */
+  readonly duplicates: Map<NodeId, number>
   /** Requests being served, by member. */
   readonly serving: Map<NodeId, number>
   /** Our requests in flight. */

@@ -53,6 +53,12 @@ export interface ConsensusNetInit {
    * act. Default 1 MiB.
    */
   maxBytesInFlight?: number
+  /**
+   * With a 1.1.0 peer: a member's link that reports nothing consumed for this many ms while we
+   * wait on it is declared dead ('peer:down') and redialled on a new connection; an idle link is
+   * probed with a heartbeat every `deadLinkTimeout / 5`. 0 turns it off. Default 5 s.
+   */
+  deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
   maxInboundStreams?: number
 }
@@ -157,6 +163,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #defaultLane: LaneSpec
   readonly #router: Router
   readonly #resolvers = new Set<string>()
+  /** Random, new at every start: tells peers this process is not the one they knew (reliable channels). */
+  readonly #session = newSession()
+  readonly #deadLinkTimeout: number
 
   #status: 'new' | 'started' | 'stopped' = 'new'
   /** A membership update is being applied; events it causes wait in `#deferred`. */
@@ -187,6 +196,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
     this.#maxBytesInFlight = positiveInt('maxBytesInFlight', init.maxBytesInFlight ?? defaults.MAX_BYTES_IN_FLIGHT)
+    this.#deadLinkTimeout = nonNegativeInt('deadLinkTimeout', init.deadLinkTimeout ?? defaults.DEAD_LINK_TIMEOUT)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
     const r = this.#reconnect = {
       initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
@@ -209,6 +219,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       name: '',
       nameBytes: new Uint8Array(0),
       priority: DEFAULT_PRIORITY,
+      reliable: false,
       sendBufferSize: this.#sendBufferSize,
       sendBufferBytes: this.#sendBufferBytes
     }
@@ -279,7 +290,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const next = parseMembership(membership, this.peerId.toString())
     const diff = diffMembership(this.#membership, next)
-    const promoted: Array<[MemberState, Held]> = []
+    const promoted: Array<[MemberState, Held, Receiver | undefined]> = []
 
     // 1. the structure, in one synchronous step: no user code runs until it is consistent
     this.#applying = true
@@ -308,7 +319,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
         if (held == null) continue
         // live messages can only arrive on a later I/O event, so after the held ones below
         if (held.receiver != null) this.#attach(held.receiver, state)
-        promoted.push([state, held.held])
+        promoted.push([state, held.held, held.receiver])
       }
     } finally {
       this.#applying = false
@@ -319,15 +330,23 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const deferred = this.#deferred
     this.#deferred = []
     for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })
-    for (const [state, held] of promoted) {
-      const inbound = this.#inbound(state, undefined)
+    for (const [state, held, receiver] of promoted) {
+      // reliable messages are acknowledged on the stream that is still open, if any
+      const inbound = this.#inbound(state, receiver)
+      let session = -1
       for (let m = held.shift(); m != null; m = held.shift()) {
         if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) {
           this.#tentative.dropped += held.length + 1 // a handler removed the member or stopped
           break
         }
-        if (m instanceof Uint8Array) inbound.message(m)
-        else inbound.channel(m.channel, m.data)
+        if (m instanceof Uint8Array) {
+          inbound.message(m)
+        } else if (m.seq < 0) {
+          inbound.channel(m.channel, m.data)
+        } else {
+          if (m.session !== session) inbound.hello(session = m.session)
+          inbound.reliable(m.channel, m.seq, m.data)
+        }
       }
     }
     this.#checkWaiters()
@@ -453,13 +472,15 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   }
 
   #newDispatcher (member: Member): Dispatcher {
-    return new Dispatcher({
+    const dispatcher: Dispatcher = new Dispatcher({
       node: member.node,
       addrs: member.addrs,
       defaultLane: this.#defaultLane,
       controlLane: CONTROL_LANE,
       maxWriteBytes: this.#maxWriteBytes,
       maxBytesInFlight: this.#maxBytesInFlight,
+      deadLinkTimeout: this.#deadLinkTimeout,
+      session: this.#session,
       reconnect: this.#reconnect,
       dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocols(), options),
       channelProtocol: this.#channelProtocol,
@@ -470,11 +491,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       },
       onDown: node => {
         this.#up--
-        this.#router.streamDown(node)
+        // a member that left fails its requests as unknown-member, once the update is applied
+        if (this.#members.get(node)?.out === dispatcher) this.#router.streamDown(node)
         this.#peerEvent('peer:down', node)
       },
       log: this.#log
     })
+    return dispatcher
   }
 
   readonly #onStream = (stream: Stream, connection: Connection): void => {
@@ -486,6 +509,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       peer: connection.remotePeer.toString(),
       maxMessageSize: this.#maxMessageSize,
       channels: stream.protocol === this.#channelProtocol,
+      session: this.#session,
       inbound: DETACHED,
       onInvalid: (r, err) => {
         this.#invalidFrames++
@@ -549,4 +573,10 @@ function positiveInt (name: string, value: number): number {
 function nonNegativeInt (name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`)
   return value
+}
+
+/** A random 48-bit session number. */
+function newSession (): number {
+  const b = crypto.getRandomValues(new Uint8Array(6))
+  return ((b[0] * 256 + b[1]) * 256 + b[2]) * 16_777_216 + (b[3] * 256 + b[4]) * 256 + b[5]
 }

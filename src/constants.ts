@@ -45,5 +45,8 @@ export const MAX_WRITE_BYTES = 256 * 1024
  */
 export const MAX_BYTES_IN_FLIGHT = 1024 * 1024
 
+/** A 1.1.0 link that reports nothing consumed for this long while we wait on it is dead (README, "dead links"). */
+export const DEAD_LINK_TIMEOUT = 5_000
+
 /** Inbound streams of our protocol one connection may open (one is used; the rest is slack for reconnect races). */
 export const MAX_INBOUND_STREAMS = 8

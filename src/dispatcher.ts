@@ -12,7 +12,12 @@
  * On a 1.1.0 stream the Dispatcher also keeps at most `maxBytesInFlight` bytes written but not
  * yet reported consumed by the receiver (FRAME_FLOW, on the stream's reverse direction). libp2p's
  * own backpressure lets megabytes pile up in yamux and socket buffers, which are FIFO: bounded
- * here, what waits stays in the lanes, where priorities, keys, deadlines and drop-oldest act. Backpressure waits on the stream's 'drain'
+ * here, what waits stays in the lanes, where priorities, keys, deadlines and drop-oldest act.
+ * The same reports carry acknowledgements of reliable channels (FRAME_ACK): a new stream starts
+ * with this node's session (FRAME_HELLO) and writes every unacknowledged message again first.
+ * A link that reports nothing while we wait on it for `deadLinkTimeout` is dead: the stream is
+ * reset and the member redialled on a new connection. An idle link is probed with a heartbeat
+ * (FRAME_PING) every `deadLinkTimeout / 5`, so a busy one pays nothing. Backpressure waits on the stream's 'drain'
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
  *
  * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
@@ -25,7 +30,10 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
 import { DIAL_TIMEOUT, STABLE_STREAM_MS } from './constants.ts'
-import { FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_ERROR, FRAME_CREDIT, FRAME_FLOW, FRAME_MESSAGE, FRAME_REQUEST, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader } from './framing.ts'
+import {
+  encodeKindFrame, FrameDecoder, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
+  FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
+} from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
 import type { AbortOptions, Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
@@ -40,6 +48,10 @@ export interface DispatcherInit {
   maxWriteBytes: number
   /** On a 1.1.0 stream: bytes written but not yet reported consumed, at most (one write may go past it). */
   maxBytesInFlight: number
+  /** On a 1.1.0 stream: ms without progress while waiting on the receiver after which the link is dead; 0: never. */
+  deadLinkTimeout: number
+  /** This node's session, the first frame of every 1.1.0 stream. */
+  session: number
   reconnect: ReconnectOptions
   /** Opens an outgoing stream of our protocols to `addr`; `force` dials a new connection even if one is open. */
   dial: (addr: Multiaddr, options: AbortOptions & { force?: boolean }) => Promise<Stream>
@@ -53,6 +65,7 @@ export interface DispatcherInit {
 
 /** A BIND frame in a write being assembled: its lane's channel is bound before its first frame. */
 const BIND = new Uint8Array(0)
+const PING = encodeKindFrame(FRAME_PING, -1, -1)
 
 export class Dispatcher {
   readonly node: NodeId
@@ -79,9 +92,16 @@ export class Dispatcher {
   /** Bytes written to the current stream, and reported consumed by its receiver. */
   #written = 0
   #consumed = 0
+  /** When the receiver last reported progress, or we started waiting on it; when we last wrote. */
+  #progressAt = 0
+  #writtenAt = 0
+  /** The receiver's session (FRAME_HELLO_BACK): a new one means it restarted. */
+  #peerSession = -1
   /** The write being assembled: its items (BIND for a binding) and their lanes. */
   readonly #items: Item[] = []
   readonly #itemLanes: Lane[] = []
+  /** Reliable messages: their numbers; -1 for every other item. */
+  readonly #itemSeqs: number[] = []
 
   constructor (init: DispatcherInit) {
     this.#init = init
@@ -170,12 +190,27 @@ export class Dispatcher {
 
   /** Writes to `stream` until its 'close' event. */
   async #use (stream: Stream): Promise<void> {
-    // FRAME_FLOW is the only frame of a stream's reverse direction
+    // the reverse direction: FLOW, ACK and HELLO_BACK only
     const flow: FrameDecoder = new FrameDecoder(0, (kind, body) => {
-      const total = kind === FRAME_FLOW ? readVarint(body, 0) : -1
-      if (total < 0 || varintEnd !== body.byteLength) flow.fail('malformed-body')
-      else if (total > this.#consumed) this.#consumed = total
-    }, FRAME_FLOW)
+      const a = readVarint(body, 0)
+      const b = kind === FRAME_ACK && a >= 0 ? readVarint(body, varintEnd) : 0
+      if (a < 0 || b < 0 || varintEnd !== body.byteLength) {
+        flow.fail('malformed-body')
+      } else if (kind === FRAME_FLOW) {
+        if (a > this.#consumed) {
+          this.#consumed = a
+          this.#progressAt = Date.now()
+        }
+      } else if (kind === FRAME_ACK) {
+        this.lanes.get(a)?.ack(b)
+      } else if (kind === FRAME_HELLO_BACK) {
+        // a restarted receiver never delivered what its predecessor left unacknowledged: it is written again below
+        if (this.#peerSession !== -1 && this.#peerSession !== a) this.#init.log('%s restarted: unacknowledged reliable messages are written again', this.node)
+        this.#peerSession = a
+      } else {
+        flow.fail('unknown-kind')
+      }
+    }, MAX_KIND_REVERSE)
     const onMessage = (evt: StreamMessageEvent): void => {
       const data = evt.data
       let ok = true
@@ -185,8 +220,10 @@ export class Dispatcher {
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
       else this.#flush()
     }
+    let heartbeat: ReturnType<typeof setInterval> | undefined
     await new Promise<void>(resolve => {
       stream.addEventListener('close', () => {
+        clearInterval(heartbeat)
         stream.removeEventListener('drain', this.#onDrain)
         stream.removeEventListener('message', onMessage)
         this.#stream = undefined
@@ -198,12 +235,50 @@ export class Dispatcher {
       this.#channels = stream.protocol === this.#init.channelProtocol
       this.#written = 0
       this.#consumed = 0
-      if (this.#channels) stream.addEventListener('message', onMessage)
+      this.lanes.rewind()
+      if (this.#channels) {
+        stream.addEventListener('message', onMessage)
+        this.#write(stream, encodeKindFrame(FRAME_HELLO, this.#init.session, -1))
+        const timeout = this.#init.deadLinkTimeout
+        if (timeout > 0) {
+          heartbeat = setInterval(() => { this.#checkLink(stream, timeout) }, Math.max(1, Math.floor(timeout / 5)))
+          heartbeat.unref?.()
+        }
+      }
       this.#init.onUp(this.node)
       this.#flush()
     })
   }
 
+
+  /**
+   * Waiting on the receiver with no progress for `timeout`: the link is dead. Idle for a fifth of
+   * it: a heartbeat, so that the receiver's FLOW shows it alive.
+   */
+  #checkLink (stream: Stream, timeout: number): void {
+    const now = Date.now()
+    if (this.#written > this.#consumed) {
+      if (now - this.#progressAt < timeout) return
+      this.#init.log('link to %s is dead: nothing consumed for %d ms', this.node, now - this.#progressAt)
+      this.#force = true // libp2p may hold the dead connection as open: redial on a new one
+      stream.abort(new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`))
+    } else if (now - this.#writtenAt >= timeout / 5 && stream.writeStatus === 'writable') {
+      this.#write(stream, PING)
+    }
+  }
+
+  /** One write of our own (HELLO, PING): counted in flight like any other. */
+  #write (stream: Stream, frame: Uint8Array): void {
+    if (this.#written === this.#consumed) this.#progressAt = Date.now()
+    try {
+      stream.send(frame)
+    } catch (err: any) {
+      stream.abort(err)
+      return
+    }
+    this.#written += frame.byteLength
+    this.#writtenAt = Date.now()
+  }
 
   readonly #onDrain = (): void => {
     this.#awaitingDrain = false
@@ -220,6 +295,7 @@ export class Dispatcher {
       const batch = this.#pack(stream)
       if (batch === undefined) continue // only holes, expired or unsupported frames: they are gone now
       let ok: boolean
+      if (this.#written === this.#consumed) this.#progressAt = Date.now()
       try {
         ok = stream.send(batch)
       } catch (err: any) {
@@ -228,6 +304,7 @@ export class Dispatcher {
         return
       }
       this.#written += batch.byteLength
+      this.#writtenAt = Date.now()
       this.#settle(true)
       if (!ok) {
         this.#awaitingDrain = true
@@ -248,13 +325,14 @@ export class Dispatcher {
       if (written) {
         lane.sent++
         if (item instanceof Envelope) item.owner?.written?.(item)
-      } else {
+      } else if (this.#itemSeqs[i] < 0) { // a reliable message stays unacknowledged: written again on the next stream
         lane.dropped++
         if (item instanceof Envelope) item.owner?.discarded(item, 'lost')
       }
     }
     items.length = 0
     lanes.length = 0
+    this.#itemSeqs.length = 0
   }
 
   /**
@@ -272,22 +350,26 @@ export class Dispatcher {
       for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
         if (!this.#channels && lane.spec.channel !== DEFAULT_CHANNEL) {
           lane.shift()
+          if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
           lane.dropped++
           if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
           continue
         }
         const bind = lane.boundOn !== stream && lane.spec.channel > 0
-        const size = frameBytes(lane, item) + (bind ? bindBytes(lane) : 0)
+        // a reliable message's number adds at most 7 bytes, and 1 to its length prefix
+        const size = frameBytes(lane, item, -1) + (lane.spec.reliable ? 8 : 0) + (bind ? bindBytes(lane) : 0)
         if (frames > 0 && bytes + size > max) return false
-        lane.shift()
+        const taken = lane.shift()
         lane.took = true
         if (bind) {
           lane.boundOn = stream
           this.#items.push(BIND)
           this.#itemLanes.push(lane)
+          this.#itemSeqs.push(-1)
         }
-        this.#items.push(item)
+        this.#items.push(taken)
         this.#itemLanes.push(lane)
+        this.#itemSeqs.push(lane.seq)
         bytes += size
         frames++
       }
@@ -308,6 +390,7 @@ export class Dispatcher {
     const zeroCopy = lastPayload.byteLength >= max
     const buf = new Uint8Array(zeroCopy ? bytes - lastPayload.byteLength : bytes)
     let offset = 0
+    const seqs = this.#itemSeqs
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
       const lane = itemLanes[i]
@@ -318,27 +401,34 @@ export class Dispatcher {
         offset += name.byteLength
         continue
       }
-      const payload = shapeOf(lane, item)
+      const payload = shapeOf(lane, item, seqs[i])
       offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
       if (zeroCopy && i === items.length - 1) break
       buf.set(payload, offset)
       offset += payload.byteLength
     }
-    return zeroCopy ? new Uint8ArrayList(buf, lastPayload) : buf
+    // frames were sized with room for reliable numbers: send what was written
+    if (zeroCopy) return new Uint8ArrayList(buf.subarray(0, offset), lastPayload)
+    return offset === buf.byteLength ? buf : buf.subarray(0, offset)
   }
 }
 
 /** The frame of one queued item: kind, its leading uvarint fields (-1: none) and their bytes. */
 const shape = { kind: 0, a: -1, b: -1, fields: 0 }
 
-/** Sets `shape` for `item` queued on `lane`; returns its payload. */
-function shapeOf (lane: Lane, item: Item): Uint8Array {
+/** Sets `shape` for `item` queued on `lane` (a reliable message numbered `seq`, else -1); returns its payload. */
+function shapeOf (lane: Lane, item: Item, seq: number): Uint8Array {
   const channel = lane.spec.channel
   let kind: number
   let a = -1
   let b = -1
   let payload: Uint8Array
-  if (item instanceof Uint8Array) {
+  if (seq >= 0) {
+    payload = item as Uint8Array
+    kind = FRAME_RELIABLE
+    a = channel
+    b = seq
+  } else if (item instanceof Uint8Array) {
     payload = item
     kind = channel === DEFAULT_CHANNEL ? FRAME_MESSAGE : FRAME_CHANNEL
   } else {
@@ -362,9 +452,9 @@ function shapeOf (lane: Lane, item: Item): Uint8Array {
   return payload
 }
 
-function frameBytes (lane: Lane, item: Item): number {
+function frameBytes (lane: Lane, item: Item, seq: number): number {
   if (item instanceof Uint8Array && lane.spec.channel === DEFAULT_CHANNEL) return headerLength(item.byteLength) + item.byteLength
-  const payload = shapeOf(lane, item)
+  const payload = shapeOf(lane, item, seq)
   return headerLength(payload.byteLength, shape.fields) + payload.byteLength
 }
 

@@ -33,18 +33,30 @@ export const FRAME_ERROR = 7
 export const FRAME_CANCEL = 8
 /** body = uvarint(id) uvarint(n): the requester takes `n` more parts of a streamed answer. */
 export const FRAME_CREDIT = 9
+/** body = uvarint(channel) uvarint(seq) payload: message `seq` (1, 2, ...) of a reliable channel, in the writer's session. */
+export const FRAME_RELIABLE = 10
+/** body empty: a heartbeat on an idle stream, so that the receiver's FLOW shows the link is alive. */
+export const FRAME_PING = 11
+/** body = uvarint(session): the writer's session (random, new at every start); first frame of a stream. */
+export const FRAME_HELLO = 12
 
 /**
- * body = uvarint(total): the only frame of the reverse direction of a 1.1.0 stream, written by the
- * receiving side: `total` bytes of the stream have been consumed. The writer keeps at most its
- * window of bytes written but not yet reported consumed, so what waits is in its lanes, where
- * priorities act, and not in transport buffers.
+ * The reverse direction of a 1.1.0 stream, written by the receiving side, carries only these:
+ * FLOW, body = uvarint(total): `total` bytes of the stream have been consumed. The writer keeps at
+ * most its window of bytes written but not yet reported consumed, so what waits is in its lanes,
+ * where priorities act, and not in transport buffers; a link that reports nothing for too long is
+ * dead.
  */
-export const FRAME_FLOW = 10
+export const FRAME_FLOW = 0x40
+/** Reverse: body = uvarint(channel) uvarint(seq): reliable messages up to `seq` of that channel were delivered. */
+export const FRAME_ACK = 0x41
+/** Reverse: body = uvarint(session): the receiver's session; first frame of the reverse direction. */
+export const FRAME_HELLO_BACK = 0x42
 
-/** The highest kind each protocol version accepts. */
+/** The highest kind each protocol version accepts in the writing direction, and in the reverse one. */
 export const MAX_KIND_1_0 = FRAME_MESSAGE
-export const MAX_KIND_1_1 = FRAME_CREDIT
+export const MAX_KIND_1_1 = FRAME_HELLO
+export const MAX_KIND_REVERSE = FRAME_HELLO_BACK
 
 /** Error codes of FRAME_ERROR. */
 export const ERROR_BUSY = 1

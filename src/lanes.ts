@@ -6,9 +6,19 @@
  * first in the next write (the longest-waiting first), so under a saturating load of more urgent
  * traffic it still gets at least one write in `STARVATION_WRITES + 1`.
  *
+ * Lanes of equal priority take turns: each write starts with the next one.
+ *
  * A plain message is queued as its bytes. Anything more (a key, a deadline, a request or an
  * answer to one) is queued as an Envelope, whose owner hears whether it was written or why not.
+ *
+ * A reliable lane keeps every message it writes, numbered 1, 2, ... in the order written, until
+ * the receiver acknowledges it, and writes the unacknowledged ones again on a new stream. They
+ * count against the lane's bounds but are never dropped: an overflow drops the oldest message
+ * not yet written, so a message counted dropped was never written, and the numbers a receiver
+ * sees have no gaps. While the unacknowledged messages alone fill the bounds, the lane writes
+ * nothing more. Requests and answers in a reliable lane are written once, as in any lane.
  */
+import { FRAME_CHANNEL, FRAME_MESSAGE } from './framing.ts'
 import { RingBuffer } from './ring-buffer.ts'
 
 /** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */
@@ -73,6 +83,8 @@ export interface LaneSpec {
   readonly nameBytes: Uint8Array
   /** 0 (most urgent) to 7; the control lane uses -1. */
   readonly priority: number
+  /** Written messages are kept until acknowledged, and written again on a new stream. */
+  readonly reliable: boolean
   readonly sendBufferSize: number
   readonly sendBufferBytes: number
 }
@@ -96,25 +108,60 @@ export class Lane {
   took = false
   /** The stream on which this lane's channel number was last bound. */
   boundOn: unknown = undefined
+  /** Reliable lanes: messages written again after a reconnect. */
+  retransmitted = 0
+  /** Reliable lanes: the sequence number of the message `shift()` just took, or -1 for one that has none. */
+  seq = -1
   #keys: Map<string, Envelope> | undefined
+  /** Reliable lanes: written, not yet acknowledged, in order; the first is number `#acked + 1`. */
+  readonly #unacked: RingBuffer<Uint8Array> | undefined
+  #acked = 0
+  /** Reliable lanes: how many of `#unacked` were written on the current stream. */
+  #replayed = 0
+  /** Envelopes taken back but still in the ring (skipped when reached). */
+  #holes = 0
 
   constructor (spec: LaneSpec) {
     this.spec = spec
     this.ring = new RingBuffer(spec.sendBufferSize, spec.sendBufferBytes)
+    if (spec.reliable) this.#unacked = new RingBuffer(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   }
 
+  /**
+   * What is left to write: messages queued (holes left by messages taken back are not counted),
+   * and on a reliable lane the unacknowledged ones not yet written again on this stream.
+   */
   get length (): number {
-    return this.ring.length
+    return this.ring.length - this.#holes + (this.#unacked === undefined ? 0 : this.#unacked.length - this.#replayed)
+  }
+
+  /** Messages queued, not yet written. */
+  get queued (): number {
+    return this.ring.length - this.#holes
+  }
+
+  /** Reliable lanes: written, not yet acknowledged. */
+  get unacked (): number {
+    return this.#unacked?.length ?? 0
   }
 
   readonly #onDrop = (item: Item): void => {
+    if (item instanceof Envelope) {
+      // a hole (taken back: superseded, timed out, aborted) is not a message: not counted, owner not told
+      if (item.cancelled) {
+        this.#holes--
+        return
+      }
+      this.#gone(item, 'dropped')
+    }
     this.dropped++
-    if (item instanceof Envelope) this.#gone(item, 'dropped')
   }
 
-  /** Queues a plain message or an envelope, dropping the oldest to make room. */
+  /** Queues a plain message or an envelope, dropping the oldest queued to make room. */
   push (item: Item): void {
-    this.ring.push(item, this.#onDrop)
+    const u = this.#unacked
+    if (u === undefined) this.ring.push(item, this.#onDrop)
+    else this.ring.push(item, this.#onDrop, u.length, u.bytes)
   }
 
   /**
@@ -146,6 +193,7 @@ export class Lane {
   cancel (e: Envelope): void {
     if (e.cancelled) return
     e.cancelled = true
+    this.#holes++
     this.ring.resized(-e.byteLength)
     e.data = EMPTY
     if (e.key !== undefined) this.#forgetKey(e)
@@ -156,27 +204,67 @@ export class Lane {
    * are removed (expired ones counted).
    */
   peek (now: number): Item | undefined {
+    const u = this.#unacked
+    if (u !== undefined) {
+      if (this.#replayed < u.length) return u.peek(this.#replayed)
+      // the unacknowledged fill the bounds: wait for acknowledgements
+      if (u.length >= this.ring.maxLength || (u.bytes >= this.ring.maxBytes && u.length > 0)) return undefined
+    }
     for (;;) {
       const item = this.ring.peek(0)
       if (item === undefined || item instanceof Uint8Array) return item
       if (!item.cancelled && item.deadline > now) return item
       this.ring.shift()
-      if (item.cancelled) continue
+      if (item.cancelled) {
+        this.#holes--
+        continue
+      }
       this.expired++
       this.#gone(item, 'expired')
     }
   }
 
-  /** Takes the item `peek` returned. */
+  /** Takes the item `peek` returned; on a reliable lane a message is kept, numbered (`seq`), until acknowledged. */
   shift (): Item {
+    const u = this.#unacked
+    if (u !== undefined && this.#replayed < u.length) {
+      this.retransmitted++
+      this.seq = this.#acked + ++this.#replayed
+      return u.peek(this.#replayed - 1)!
+    }
     const item = this.ring.shift()!
     if (item instanceof Envelope && item.key !== undefined) this.#forgetKey(item)
+    this.seq = -1
+    if (u !== undefined && isMessage(item)) {
+      const data = item instanceof Envelope ? item.data : item
+      u.push(data)
+      this.#replayed++
+      this.seq = this.#acked + u.length
+      return data
+    }
     return item
+  }
+
+  /** Reliable lanes: the receiver delivered every message up to `seq`. */
+  ack (seq: number): void {
+    const u = this.#unacked
+    if (u === undefined) return
+    while (this.#acked < seq && u.length > 0) {
+      u.shift()
+      this.#acked++
+      if (this.#replayed > 0) this.#replayed--
+    }
+  }
+
+  /** Reliable lanes: a new stream; the unacknowledged messages are written again first. */
+  rewind (): void {
+    this.#replayed = 0
   }
 
   /** Discards everything queued, telling envelope owners `why`; returns how many messages that was. */
   clear (why: Discard): number {
-    let n = 0
+    let n = this.#unacked?.clear() ?? 0
+    this.#replayed = 0
     for (let item = this.ring.shift(); item !== undefined; item = this.ring.shift()) {
       if (item instanceof Envelope) {
         if (item.cancelled) continue
@@ -185,6 +273,7 @@ export class Lane {
       n++
     }
     this.#keys = undefined
+    this.#holes = 0
     return n
   }
 
@@ -196,6 +285,11 @@ export class Lane {
   #forgetKey (e: Envelope): void {
     if (this.#keys?.get(e.key!) === e) this.#keys.delete(e.key!)
   }
+}
+
+/** A message (not a request, an answer or a control frame): what a reliable lane numbers and keeps. */
+function isMessage (item: Item): boolean {
+  return item instanceof Uint8Array || item.kind === FRAME_CHANNEL || item.kind === FRAME_MESSAGE
 }
 
 /** The lanes of one member, by channel number and in the order of priority. */
@@ -224,8 +318,13 @@ export class Lanes {
   /** Messages queued in every lane but the control lane. */
   get queued (): number {
     let n = 0
-    for (const lane of this.ordered) if (lane.spec.channel !== CONTROL_CHANNEL) n += lane.length
+    for (const lane of this.ordered) if (lane.spec.channel !== CONTROL_CHANNEL) n += lane.queued
     return n
+  }
+
+  /** A new stream: reliable lanes write their unacknowledged messages again first. */
+  rewind (): void {
+    for (const lane of this.ordered) lane.rewind()
   }
 
   /** True if any lane has something to write. */
@@ -243,12 +342,27 @@ export class Lanes {
     return worst
   }
 
-  /** After a write: lanes it took from start over, lanes it passed over while they had messages wait one more. */
+  /**
+   * After a write: lanes it took from start over, lanes it passed over while they had messages
+   * wait one more, and the first lane it took from goes last among the lanes of its priority,
+   * so lanes of equal priority take turns.
+   */
   written (): void {
-    for (const lane of this.ordered) {
+    const ordered = this.ordered
+    let first = -1
+    for (let i = 0; i < ordered.length; i++) {
+      const lane = ordered[i]
+      if (lane.took && first < 0) first = i
       lane.passedOver = lane.took || lane.length === 0 ? 0 : lane.passedOver + 1
       lane.took = false
     }
+    if (first < 0) return
+    const lane = ordered[first]
+    let end = first
+    while (end + 1 < ordered.length && ordered[end + 1].spec.priority === lane.spec.priority) end++
+    if (end === first) return
+    ordered.splice(first, 1)
+    ordered.splice(end, 0, lane)
   }
 
   /** Discards every queued message, telling envelope owners `why`. */

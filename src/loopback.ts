@@ -50,7 +50,8 @@ export class Loopback {
       let item
       for (lane of this.lanes.ordered) if ((item = lane.peek(now)) !== undefined) break
       if (item === undefined || lane === undefined) return
-      lane.shift()
+      item = lane.shift()
+      if (lane.seq >= 0) lane.ack(lane.seq) // delivered in process: nothing to write again
       lane.sent++
       if (item instanceof Envelope) item.owner?.written?.(item)
       deliver(this.#inbound, lane, item)

@@ -11,7 +11,7 @@
  * `onInvalid`.
  */
 import {
-  encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_FLOW, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
+  encodeKindFrame, FrameDecoder, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
 import type { InvalidFrameError } from './errors.ts'
@@ -23,6 +23,10 @@ export interface Inbound {
   message: (data: Uint8Array) => void
   /** A message of the channel named `name`. */
   channel: (name: string, data: Uint8Array) => void
+  /** Message `seq` of the reliable channel named `name`, in the writer's session. */
+  reliable: (name: string, seq: number, data: Uint8Array) => void
+  /** The writer's session: a new one means the writer restarted. */
+  hello: (session: number) => void
   request: (name: string, id: number, data: Uint8Array) => void
   /** FRAME_RESPONSE, FRAME_PART, FRAME_END or FRAME_ERROR (code in `n`) for our request `id`. */
   reply: (kind: number, id: number, n: number, data: Uint8Array) => void
@@ -36,6 +40,8 @@ export interface ReceiverInit {
   maxMessageSize: number
   /** The stream speaks 1.1.0: channels and requests. */
   channels: boolean
+  /** This node's session, sent back at once on a 1.1.0 stream (FRAME_HELLO_BACK). */
+  session: number
   inbound: Inbound
   /** The stream broke the format; it has been reset. Called before `onClose`. */
   onInvalid: (receiver: Receiver, err: InvalidFrameError) => void
@@ -56,8 +62,11 @@ export class Receiver {
   inbound: Inbound
   readonly #decoder: FrameDecoder
   readonly #init: ReceiverInit
-  /** Channel numbers bound on this stream. */
+  /** Channel numbers bound on this stream, and the other way round. */
   readonly #names = new Map<number, string>()
+  readonly #numbers = new Map<string, number>()
+  /** Reliable channels: the highest message delivered, by channel number, not yet acknowledged. */
+  readonly #acks = new Map<number, number>()
   /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW). */
   #consumed = 0
   #reported = 0
@@ -73,6 +82,15 @@ export class Receiver {
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
     stream.addEventListener('close', () => { init.onClose(this) }, { once: true })
+    if (init.channels) this.#sendBack(encodeKindFrame(FRAME_HELLO_BACK, init.session, -1))
+  }
+
+  /** Reliable messages of channel `name` up to `seq` were delivered: tell the writer (FRAME_ACK). */
+  acknowledge (name: string, seq: number): void {
+    const n = this.#numbers.get(name)
+    if (n === undefined) return
+    this.#acks.set(n, seq)
+    this.#scheduleReport()
   }
 
   /**
@@ -84,9 +102,18 @@ export class Receiver {
     this.stream.abort(new Error(reason))
   }
 
+  /** The writer said its session (FRAME_HELLO, at most once per stream). */
+  #hello = false
+
   readonly #onFrame = (kind: number, body: Uint8Array): void => {
     if (kind === FRAME_MESSAGE) {
+      // a 1.1.0 decoder lets frames exceed maxMessageSize by their fields: a message has none
+      if (body.byteLength > this.#decoder.maxMessageSize) return void this.#decoder.fail('too-large')
       this.inbound.message(body)
+      return
+    }
+    if (kind === FRAME_PING) {
+      if (body.byteLength !== 0) this.#decoder.fail('malformed-body')
       return
     }
     const decoder = this.#decoder
@@ -95,12 +122,21 @@ export class Receiver {
     let at = varintEnd
     switch (kind) {
       case FRAME_CHANNEL:
-      case FRAME_REQUEST: {
+      case FRAME_REQUEST:
+      case FRAME_RELIABLE: {
         const name = this.#names.get(a)
         if (name === undefined) return void decoder.fail('unbound-channel')
         if (kind === FRAME_CHANNEL) {
           if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
           this.inbound.channel(name, body.subarray(at))
+          return
+        }
+        if (kind === FRAME_RELIABLE) {
+          const seq = readVarint(body, at)
+          if (seq < 1 || !this.#hello) return void decoder.fail('malformed-body')
+          at = varintEnd
+          if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
+          this.inbound.reliable(name, seq, body.subarray(at))
           return
         }
         const id = readVarint(body, at)
@@ -120,8 +156,14 @@ export class Receiver {
           return void decoder.fail('malformed-body')
         }
         this.#names.set(a, name)
+        this.#numbers.set(name, a)
         return
       }
+      case FRAME_HELLO:
+        if (this.#hello || at !== body.byteLength) return void decoder.fail('malformed-body')
+        this.#hello = true
+        this.inbound.hello(a)
+        return
       case FRAME_RESPONSE:
       case FRAME_PART:
         if (a < 1) return void decoder.fail('malformed-body')
@@ -158,21 +200,42 @@ export class Receiver {
     }
     if (!this.#init.channels) return
     this.#consumed += data.byteLength
-    if (!this.#reportScheduled) {
-      // once per turn of the event loop: a burst of chunks costs one report
-      this.#reportScheduled = true
-      setImmediate(this.#report)
-    }
+    this.#scheduleReport()
   }
 
-  /** Tells the writer how much was consumed, so it may write more (FRAME_FLOW). */
+  /** Once per turn of the event loop: a burst of chunks costs one report. */
+  #scheduleReport (): void {
+    if (this.#reportScheduled) return
+    this.#reportScheduled = true
+    setImmediate(this.#report)
+  }
+
+  /**
+   * Tells the writer what was delivered on reliable channels (FRAME_ACK) and how much was
+   * consumed, so it may write more (FRAME_FLOW), in one write.
+   */
   readonly #report = (): void => {
     this.#reportScheduled = false
-    if (this.#consumed === this.#reported || this.inbound === DETACHED || this.stream.writeStatus !== 'writable') return
+    if (this.inbound === DETACHED || (this.#consumed === this.#reported && this.#acks.size === 0)) return
+    let bytes = 0
+    for (const [n, seq] of this.#acks) bytes += 2 + varintLength(varintLength(n) + varintLength(seq) + 1) + varintLength(n) + varintLength(seq)
+    const flow = this.#consumed !== this.#reported
+    if (flow) bytes += 2 + varintLength(varintLength(this.#consumed) + 1) + varintLength(this.#consumed)
+    const buf = new Uint8Array(bytes)
+    let offset = 0
+    for (const [n, seq] of this.#acks) offset = writeFrameHeader(buf, offset, FRAME_ACK, n, seq, varintLength(n) + varintLength(seq), 0)
+    if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
+    this.#acks.clear()
     this.#reported = this.#consumed
+    this.#sendBack(buf.subarray(0, offset))
+  }
+
+  /** Writes on the reverse direction; a closing stream is left to its 'close' event. */
+  #sendBack (frame: Uint8Array): void {
+    if (this.stream.writeStatus !== 'writable') return
     try {
-      this.stream.send(encodeKindFrame(FRAME_FLOW, this.#consumed, -1))
-    } catch {} // closing: its 'close' event follows
+      this.stream.send(frame)
+    } catch {}
   }
 
   #remoteClosedWrite = false
@@ -214,4 +277,4 @@ export class Receiver {
 function noop (): void {}
 
 /** Where a closed Receiver's frames go: nowhere. */
-export const DETACHED: Inbound = { message: noop, channel: noop, request: noop, reply: noop, control: noop }
+export const DETACHED: Inbound = { message: noop, channel: noop, reliable: noop, hello: noop, request: noop, reply: noop, control: noop }

@@ -49,6 +49,7 @@ export const CONTROL_LANE: LaneSpec = {
   name: '',
   nameBytes: new Uint8Array(0),
   priority: -1,
+  reliable: false,
   sendBufferSize: 4096,
   sendBufferBytes: 4096 * 1024
 }
@@ -60,6 +61,8 @@ export class Router {
   readonly #host: RouterHost
   readonly #responder: Responder
   readonly #channels = new Map<string, ChannelCore>()
+  /** Reliable channels, per member: its writer's session and the last message delivered per channel. */
+  readonly #sessions = new Map<NodeId, { session: number, delivered: Map<string, number> }>()
 
   constructor (host: RouterHost) {
     this.#host = host
@@ -89,6 +92,7 @@ export class Router {
       name,
       nameBytes: bytes,
       priority: resolved.priority,
+      reliable: resolved.reliable,
       sendBufferSize: resolved.sendBufferSize,
       sendBufferBytes: resolved.sendBufferBytes
     }
@@ -99,6 +103,7 @@ export class Router {
       handler: undefined,
       requests: { sent: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0, served: 0, rejectedBusy: 0 },
       received: new Map(),
+      duplicates: new Map(),
       serving: new Map(),
       pending: 0
     }
@@ -129,12 +134,15 @@ export class Router {
     for (const [node, out] of this.#host.outboxes()) {
       const lane = out.lanes.get(core.spec.channel)
       members[node] = {
-        queued: lane?.length ?? 0,
+        queued: lane?.queued ?? 0,
         sent: lane?.sent ?? 0,
         dropped: lane?.dropped ?? 0,
         superseded: lane?.superseded ?? 0,
         expired: lane?.expired ?? 0,
-        received: core.received.get(node) ?? 0
+        received: core.received.get(node) ?? 0,
+        unacked: lane?.unacked ?? 0,
+        retransmitted: lane?.retransmitted ?? 0,
+        duplicatesSuppressed: core.duplicates.get(node) ?? 0
       }
     }
     return { members, requests: { ...core.requests } }
@@ -147,15 +155,25 @@ export class Router {
   inbound (from: NodeId, source: Receiver | undefined, counter: ReceivedCounter, onMessage: (data: Uint8Array) => void): Inbound {
     return {
       message: onMessage,
-      channel: (name, data) => {
-        const core = this.#channels.get(name)
-        if (core === undefined) {
-          this.unknownChannel++
-          return
+      channel: (name, data) => { this.#deliver(from, counter, name, data) },
+      reliable: (name, seq, data) => {
+        let peer = this.#sessions.get(from)
+        if (peer === undefined) this.#sessions.set(from, peer = { session: -1, delivered: new Map() })
+        const delivered = peer.delivered.get(name) ?? 0
+        if (seq <= delivered) {
+          const core = this.#channels.get(name)
+          if (core !== undefined) core.duplicates.set(from, (core.duplicates.get(from) ?? 0) + 1)
+        } else {
+          peer.delivered.set(name, seq)
+          this.#deliver(from, counter, name, data)
         }
-        core.received.set(from, (core.received.get(from) ?? 0) + 1)
-        counter.received++
-        core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+        // acknowledged once delivered (or known to be): the writer may forget it
+        source?.acknowledge(name, Math.max(seq, delivered))
+      },
+      hello: session => {
+        const peer = this.#sessions.get(from)
+        // a new session: the writer restarted and numbers from 1 again
+        if (peer === undefined || peer.session !== session) this.#sessions.set(from, { session, delivered: new Map() })
       },
       request: (name, id, data) => {
         const core = this.#channels.get(name)
@@ -165,6 +183,17 @@ export class Router {
       reply: (kind, id, n, data) => { this.requests.reply(from, kind, id, n, data) },
       control: (kind, id, n) => { this.#responder.control(from, kind, id, n) }
     }
+  }
+
+  #deliver (from: NodeId, counter: ReceivedCounter, name: string, data: Uint8Array): void {
+    const core = this.#channels.get(name)
+    if (core === undefined) {
+      this.unknownChannel++
+      return
+    }
+    core.received.set(from, (core.received.get(from) ?? 0) + 1)
+    counter.received++
+    core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
   }
 
   /** Member `node`'s outgoing stream closed: requests written to it fail with `connection-lost`. */
@@ -181,7 +210,11 @@ export class Router {
   memberLeft (node: NodeId): void {
     this.requests.left(node)
     this.#responder.left(node)
-    for (const core of this.#channels.values()) core.received.delete(node)
+    this.#sessions.delete(node)
+    for (const core of this.#channels.values()) {
+      core.received.delete(node)
+      core.duplicates.delete(node)
+    }
   }
 
   stop (): void {
@@ -200,6 +233,7 @@ export class Router {
     const host = this.#host
     const r: ResolvedChannelOptions = {
       priority: o.priority ?? DEFAULT_PRIORITY,
+      reliable: o.reliable ?? false,
       sendBufferSize: o.sendBufferSize ?? host.sendBufferSize,
       sendBufferBytes: o.sendBufferBytes ?? host.sendBufferBytes,
       maxConcurrentRequests: o.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS,
@@ -207,6 +241,7 @@ export class Router {
       requestTimeout: o.requestTimeout ?? REQUEST_TIMEOUT,
       maxResponseSize: o.maxResponseSize ?? host.maxMessageSize
     }
+    if (typeof r.reliable !== 'boolean') throw new RangeError(`reliable must be a boolean, got ${String(r.reliable)}`)
     if (!Number.isInteger(r.priority) || r.priority < 0 || r.priority > 7) throw new RangeError(`priority must be an integer from 0 to 7, got ${r.priority}`)
     for (const key of ['sendBufferSize', 'sendBufferBytes', 'maxConcurrentRequests', 'maxPendingRequests', 'requestTimeout'] as const) {
       if (!Number.isSafeInteger(r[key]) || r[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${r[key]}`)

@@ -19,10 +19,15 @@ import type { Inbound, Receiver } from './receiver.ts'
 export class HeldMessage {
   readonly channel: string
   readonly data: Uint8Array
+  /** Reliable channels: the message's number and its writer's session; -1 otherwise. */
+  readonly seq: number
+  readonly session: number
 
-  constructor (channel: string, data: Uint8Array) {
+  constructor (channel: string, data: Uint8Array, seq = -1, session = -1) {
     this.channel = channel
     this.data = data
+    this.seq = seq
+    this.session = session
   }
 
   get byteLength (): number {
@@ -97,11 +102,15 @@ export class TentativeReceivers {
   #entry (): Entry {
     const held: Held = new RingBuffer(this.#bufferSize, this.#bufferBytes)
     const drop = (): void => { this.dropped++ }
+    let session = -1
     return {
       held,
       inbound: {
         message: data => { this.dropped += held.push(data.slice()) },
         channel: (name, data) => { this.dropped += held.push(new HeldMessage(name, data.slice())) },
+        // held, not acknowledged: the writer keeps them until the peer is promoted and they are delivered
+        reliable: (name, seq, data) => { this.dropped += held.push(new HeldMessage(name, data.slice(), seq, session)) },
+        hello: s => { session = s },
         request: drop,
         reply: drop,
         control: drop

@@ -66,11 +66,13 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
   const d = new Dispatcher({
     node: 'b',
     addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
-    defaultLane: { channel: DEFAULT_CHANNEL, name: '', nameBytes: new Uint8Array(0), priority: 4, sendBufferSize: 100_000, sendBufferBytes: 1 << 30 },
+    defaultLane: { channel: DEFAULT_CHANNEL, name: '', nameBytes: new Uint8Array(0), priority: 4, reliable: false, sendBufferSize: 100_000, sendBufferBytes: 1 << 30 },
     controlLane: CONTROL_LANE,
     channelProtocol: '/consensus-net/1.1.0',
     maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
     maxBytesInFlight: 1 << 20,
+    deadLinkTimeout: 0,
+    session: 1,
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async (addr, options) => {
       dials.push({ addr: addr.toString(), force: options.force === true })

@@ -1,0 +1,512 @@
+/**
+ * Lanes and the Dispatcher's write order on a 1.1.0 stream, against a fake stream: priorities,
+ * FIFO per channel, starvation, latest-wins keys, deadlines and the FRAME_FLOW window. No network.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { Dispatcher } from '../src/dispatcher.ts'
+import { encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST, MAX_KIND_1_1, readVarint, varintEnd } from '../src/framing.ts'
+import { DEFAULT_CHANNEL, Envelope, Lane, Lanes, STARVATION_WRITES, type LaneSpec } from '../src/lanes.ts'
+import { CONTROL_LANE } from '../src/router.ts'
+import { seq, seqOf, text, withTimeout } from './helpers.ts'
+import type { Stream } from '@libp2p/interface'
+
+const V11 = '/consensus-net/1.1.0'
+const V10 = '/consensus-net/1.0.0'
+
+function spec (channel: number, name: string, priority: number, sendBufferSize = 100_000, sendBufferBytes = 1 << 30): LaneSpec {
+  return { channel, name, nameBytes: text(name), priority, reliable: false, sendBufferSize, sendBufferBytes }
+}
+
+/** What a lane holds, in order, as sequence numbers (holes and expired ones skipped as a writer would). */
+function drain (lane: Lane, now = Date.now()): number[] {
+  const out: number[] = []
+  for (let i = 0; i < 100_000 && lane.peek(now) !== undefined; i++) {
+    const item = lane.shift()
+    out.push(seqOf(item instanceof Envelope ? item.data : item))
+  }
+  return out
+}
+
+describe('Lane', () => {
+  it('is FIFO and drops the oldest when full, counting each drop', () => {
+    const lane = new Lane(spec(1, 'votes', 0, 3))
+    for (let i = 0; i < 5; i++) lane.push(seq(i))
+    assert.equal(lane.dropped, 2)
+    assert.deepEqual(drain(lane), [2, 3, 4])
+  })
+
+  it('a key replaces the queued message with that key where it stands, counted superseded; other keys and plain messages are untouched', () => {
+    const lane = new Lane(spec(1, 'votes', 0))
+    lane.pushKeyed(FRAME_CHANNEL, seq(10), 'vote/1/0', Infinity)
+    lane.push(seq(20))
+    lane.pushKeyed(FRAME_CHANNEL, seq(30), 'vote/2/0', Infinity)
+    lane.pushKeyed(FRAME_CHANNEL, seq(11), 'vote/1/0', Infinity)
+    lane.push(seq(40))
+    lane.pushKeyed(FRAME_CHANNEL, seq(12), 'vote/1/0', Infinity)
+    lane.pushKeyed(FRAME_CHANNEL, seq(31), 'vote/2/0', Infinity)
+    assert.equal(lane.superseded, 3)
+    assert.equal(lane.length, 4)
+    assert.equal(lane.ring.bytes, 16)
+    assert.deepEqual(drain(lane), [12, 20, 31, 40])
+    assert.equal(lane.dropped, 0)
+  })
+
+  it('a key is free again once its message was taken for writing: the next one queues at the end', () => {
+    const lane = new Lane(spec(1, 'votes', 0))
+    lane.pushKeyed(FRAME_CHANNEL, seq(1), 'k', Infinity)
+    lane.push(seq(2))
+    assert.equal(lane.peek(Date.now()) !== undefined, true)
+    lane.shift() // written
+    lane.pushKeyed(FRAME_CHANNEL, seq(3), 'k', Infinity)
+    assert.equal(lane.superseded, 0)
+    assert.deepEqual(drain(lane), [2, 3])
+  })
+
+  it('a larger replacement that would break the byte bound is queued last instead, counted superseded only (the old one is not also counted dropped)', () => {
+    const lane = new Lane(spec(1, 'blocks', 0, 100, 12))
+    lane.pushKeyed(FRAME_CHANNEL, seq(1), 'k', Infinity) // 4 bytes
+    lane.push(seq(2)) // 4 bytes
+    lane.pushKeyed(FRAME_CHANNEL, seq(3, 10), 'k', Infinity) // 10 bytes: 4 + 10 > 12
+    assert.equal(lane.superseded, 1)
+    // room for the 10-byte replacement means dropping 2 (the oldest real message)
+    assert.equal(lane.dropped, 1, 'the replaced message was counted as dropped too')
+    assert.deepEqual(drain(lane), [3])
+    assert.equal(lane.ring.bytes, 0)
+  })
+
+  it('length (a member\'s queued) counts messages, not the holes replaced or taken-back ones leave', () => {
+    const lane = new Lane(spec(1, 'blocks', 0, 100, 20))
+    lane.push(seq(1))
+    lane.pushKeyed(FRAME_CHANNEL, seq(2), 'k', Infinity)
+    lane.push(seq(3))
+    lane.pushKeyed(FRAME_CHANNEL, seq(4, 14), 'k', Infinity) // 12 + 10 > 20: 1 dropped, 2 leaves a hole, 4 queued last
+    assert.equal(lane.dropped, 1)
+    assert.equal(lane.length, 2)
+    const e = new Envelope(FRAME_REQUEST, new Uint8Array(2), 7, -1, undefined, Infinity, undefined)
+    lane.push(e)
+    assert.equal(lane.length, 3)
+    lane.cancel(e) // a request that timed out while queued
+    assert.equal(lane.length, 2)
+    assert.deepEqual(drain(lane), [3, 4])
+    assert.equal(lane.length, 0)
+  })
+
+  it('a message past its deadline is skipped and counted expired; a replacement carries its own deadline', () => {
+    const lane = new Lane(spec(1, 'votes', 0))
+    const now = 1_000_000
+    lane.pushKeyed(FRAME_CHANNEL, seq(1), undefined, now + 10)
+    lane.push(seq(2))
+    lane.pushKeyed(FRAME_CHANNEL, seq(3), 'k', now + 10)
+    lane.pushKeyed(FRAME_CHANNEL, seq(4), 'k', now + 1000) // the newest vote may wait longer
+    lane.pushKeyed(FRAME_CHANNEL, seq(5), 'j', now + 1000)
+    lane.pushKeyed(FRAME_CHANNEL, seq(6), 'j', now + 10) // ... or less
+    assert.deepEqual(drain(lane, now + 10), [2, 4])
+    assert.equal(lane.expired, 2)
+    assert.equal(lane.superseded, 2)
+    assert.equal(lane.length, 0)
+  })
+
+  it('a deadline exactly now has passed: "still queued at its deadline" is never written', () => {
+    const lane = new Lane(spec(1, 'votes', 0))
+    lane.pushKeyed(FRAME_CHANNEL, seq(1), undefined, 500)
+    assert.deepEqual(drain(lane, 500), [])
+    assert.equal(lane.expired, 1)
+  })
+})
+
+describe('Lanes', () => {
+  it('orders lanes by priority (0 first), equal priorities by creation', () => {
+    const lanes = new Lanes()
+    lanes.open(spec(1, 'bulk', 7))
+    lanes.open(spec(2, 'votes', 0))
+    lanes.open(spec(3, 'blocks', 4))
+    lanes.open(spec(4, 'proposals', 0))
+    lanes.open(spec(DEFAULT_CHANNEL, '', 4))
+    lanes.open(CONTROL_LANE)
+    assert.deepEqual(lanes.ordered.map(l => l.spec.name), ['', 'votes', 'proposals', 'blocks', '', 'bulk'])
+    assert.equal(lanes.ordered[0], lanes.get(CONTROL_LANE.channel))
+    assert.equal(lanes.open(spec(2, 'votes', 0)), lanes.get(2), 'same channel, same lane')
+  })
+
+  it('queued counts every lane but the control lane', () => {
+    const lanes = new Lanes()
+    lanes.open(CONTROL_LANE).push(seq(0))
+    lanes.open(spec(1, 'a', 1)).push(seq(1))
+    lanes.open(spec(2, 'b', 2)).push(seq(2))
+    assert.equal(lanes.queued, 2)
+    assert.equal(lanes.pending, true)
+  })
+})
+
+// --- the Dispatcher on a fake 1.1.0 stream ---
+
+class FakeStream extends EventTarget {
+  status = 'open'
+  writeStatus = 'writable'
+  readonly protocol: string
+  writes: Array<Uint8Array | Uint8ArrayList> = []
+  /** What `send()` answers: false asks the writer to wait for 'drain'. */
+  accept = true
+  aborted: Error | undefined
+
+  constructor (protocol: string) {
+    super()
+    this.protocol = protocol
+  }
+
+  send (data: Uint8Array | Uint8ArrayList): boolean {
+    if (this.writeStatus !== 'writable') throw new Error('StreamStateError: closed')
+    this.writes.push(data)
+    return this.accept
+  }
+
+  abort (err: Error): void {
+    this.aborted = err
+    this.remoteClose()
+  }
+
+  remoteClose (): void {
+    if (this.status !== 'open') return
+    this.status = 'reset'
+    this.writeStatus = 'closed'
+    this.dispatchEvent(new Event('close'))
+  }
+
+  /** The receiver reports `total` bytes consumed (a 'message' on the stream's reverse direction). */
+  flow (data: Uint8Array): void {
+    this.dispatchEvent(Object.assign(new Event('message'), { data }))
+  }
+
+  get written (): number {
+    let n = 0
+    for (const w of this.writes) n += w.byteLength
+    return n
+  }
+}
+
+/**
+ * Every write decoded, one array per write, each frame as `name:seq` (the default channel is
+ * `default`, a binding `bind:name`). Each write must hold whole frames. Channel numbers are
+ * resolved through the BIND frames seen on the same stream, so a frame on an unbound number fails.
+ */
+function decodeWrites (s: FakeStream): string[][] {
+  const names = new Map<number, string>()
+  const out: string[][] = []
+  for (const w of s.writes) {
+    const frames: string[] = []
+    let hello = false
+    const d = new FrameDecoder(1 << 24, (kind, body) => {
+      if (kind === FRAME_HELLO) {
+        hello = true // the writer's session: the first write of every 1.1.0 stream
+        return
+      }
+      if (kind === FRAME_MESSAGE) {
+        frames.push(`default:${seqOf(body)}`)
+        return
+      }
+      const ch = readVarint(body, 0)
+      const rest = body.subarray(varintEnd)
+      if (kind === FRAME_BIND) {
+        assert.equal(names.has(ch), false, `channel ${ch} bound twice on one stream`)
+        names.set(ch, new TextDecoder().decode(rest))
+        frames.push(`bind:${names.get(ch)!}`)
+      } else {
+        assert.equal(kind, FRAME_CHANNEL)
+        assert.ok(names.has(ch), `channel ${ch} used before its BIND`)
+        frames.push(`${names.get(ch)!}:${seqOf(rest)}`)
+      }
+    }, MAX_KIND_1_1)
+    for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(d.push(chunk), d.error?.message)
+    assert.ok(d.atBoundary, 'a write ended inside a frame')
+    if (!hello || frames.length > 0) out.push(frames)
+  }
+  return out
+}
+
+const flat = (writes: string[][]): string[] => writes.flat().filter(f => !f.startsWith('bind:'))
+const onChannel = (frames: string[], name: string): number[] => frames.filter(f => f.startsWith(`${name}:`)).map(f => Number(f.slice(name.length + 1)))
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
+
+interface SetupInit {
+  protocol?: string
+  maxWriteBytes?: number
+  maxBytesInFlight?: number
+}
+
+function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream> } {
+  const streams: FakeStream[] = []
+  let waiting: ((s: FakeStream) => void) | undefined
+  const d = new Dispatcher({
+    node: 'b',
+    addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
+    defaultLane: spec(DEFAULT_CHANNEL, '', 4),
+    controlLane: CONTROL_LANE,
+    channelProtocol: V11,
+    maxWriteBytes: init.maxWriteBytes ?? 64 * 1024,
+    maxBytesInFlight: init.maxBytesInFlight ?? 1 << 30,
+    deadLinkTimeout: 0,
+    session: 1,
+    reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
+    dial: async () => {
+      const s = new FakeStream(init.protocol ?? V11)
+      streams.push(s)
+      return s as unknown as Stream
+    },
+    onUp: () => {
+      waiting?.(streams[streams.length - 1])
+      waiting = undefined
+    },
+    onDown: () => {},
+    log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => { throw new Error('unused') } }) as any
+  })
+  const up = async (): Promise<FakeStream> => withTimeout(new Promise<FakeStream>(resolve => { waiting = resolve }), 5_000, () => 'no stream')
+  return { d, streams, up }
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+/** Queues `data` on `spec`'s lane the way a Channel does. */
+function queue (d: Dispatcher, s: LaneSpec, data: Uint8Array, key?: string, deadline?: number): Lane {
+  const lane = d.lanes.open(s)
+  if (key === undefined && deadline === undefined) lane.push(data)
+  else lane.pushKeyed(FRAME_CHANNEL, data, key, deadline ?? Infinity)
+  d.schedule()
+  return lane
+}
+
+const VOTES = spec(1, 'votes', 0)
+const BLOCKS = spec(2, 'blocks', 6)
+const BULK = spec(3, 'bulk', 7)
+
+describe('Dispatcher lanes on a 1.1.0 stream', () => {
+  it('one write: the most urgent lane first, FIFO within each, each channel bound once before its first frame', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    for (let i = 0; i < 3; i++) queue(d, BULK, seq(i))
+    for (let i = 0; i < 3; i++) d.send(seq(i))
+    for (let i = 0; i < 3; i++) queue(d, VOTES, seq(i))
+    for (let i = 3; i < 5; i++) queue(d, BULK, seq(i))
+    await tick()
+    assert.equal(decodeWrites(s).length, 1)
+    assert.deepEqual(decodeWrites(s)[0], [
+      'bind:votes', 'votes:0', 'votes:1', 'votes:2',
+      'default:0', 'default:1', 'default:2',
+      'bind:bulk', 'bulk:0', 'bulk:1', 'bulk:2', 'bulk:3', 'bulk:4'
+    ])
+    assert.equal(d.lanes.get(VOTES.channel)!.sent, 3)
+    assert.equal(d.lanes.get(BULK.channel)!.sent, 5)
+    d.close()
+  })
+
+  it('across writes: urgent messages queued later overtake a queued backlog at the next write, never reordering a channel', async () => {
+    const { d, up } = setup({ maxWriteBytes: 4 * 1024 })
+    const s = await up()
+    s.accept = false // the first write waits for drain: everything after it queues
+    for (let i = 0; i < 100; i++) queue(d, BULK, seq(i, 1024))
+    await tick()
+    assert.equal(decodeWrites(s).length, 1)
+    for (let i = 0; i < 5; i++) queue(d, VOTES, seq(i, 256))
+    for (let i = 0; i < 5; i++) queue(d, BLOCKS, seq(i, 256))
+    s.accept = true
+    s.dispatchEvent(new Event('drain'))
+    const writes = decodeWrites(s)
+    // the write after the drain carries every vote first, then the blocks, then bulk
+    assert.deepEqual(writes[1].slice(0, 12), ['bind:votes', ...range(0, 5).map(i => `votes:${i}`), 'bind:blocks', ...range(0, 5).map(i => `blocks:${i}`)])
+    const frames = flat(writes)
+    assert.deepEqual(onChannel(frames, 'bulk'), range(0, 100))
+    assert.deepEqual(onChannel(frames, 'votes'), range(0, 5))
+    assert.deepEqual(onChannel(frames, 'blocks'), range(0, 5))
+    assert.equal(d.lanes.queued, 0)
+    d.close()
+  })
+
+  it(`never starves a lane: one passed over by ${STARVATION_WRITES} writes while it had messages goes first in the next`, async () => {
+    const { d, up } = setup({ maxWriteBytes: 2 * 259 + 10 }) // two 256-byte messages per write
+    const s = await up()
+    s.accept = false
+    queue(d, VOTES, seq(999, 256)) // the first write, then the writer waits for drain
+    await tick()
+    for (let i = 0; i < 200; i++) queue(d, VOTES, seq(i, 256))
+    for (let i = 0; i < 10; i++) queue(d, BULK, seq(i, 256))
+    // saturate: drain after each write, re-filling the urgent lane so it never runs dry
+    let next = 200
+    for (let k = 0; k < 200 && d.lanes.get(BULK.channel)!.length > 0; k++) {
+      s.dispatchEvent(new Event('drain'))
+      for (let j = 0; j < 2; j++) queue(d, VOTES, seq(next++, 256))
+    }
+    assert.equal(d.lanes.get(BULK.channel)!.length, 0, 'bulk never drained')
+    const writes = decodeWrites(s).slice(1)
+    const bulkWrites = writes.map((w, i) => w.some(f => f.startsWith('bulk:')) ? i : -1).filter(i => i >= 0)
+    // the first bulk write is the 9th; then one in every STARVATION_WRITES + 1
+    assert.equal(bulkWrites[0], STARVATION_WRITES)
+    for (let i = 1; i < bulkWrites.length; i++) assert.equal(bulkWrites[i] - bulkWrites[i - 1], STARVATION_WRITES + 1, `bulk writes at ${bulkWrites.join(',')}`)
+    // each starved write is filled from the starved lane (2 messages), so 10 messages take 5 turns
+    assert.equal(bulkWrites.length, 5)
+    const frames = flat(writes)
+    assert.deepEqual(onChannel(frames, 'bulk'), range(0, 10))
+    const votes = onChannel(frames, 'votes')
+    assert.deepEqual(votes, range(0, votes.length), 'votes reordered')
+    d.close()
+  })
+
+  it('binds channels again on a new stream after a reconnect, and writes what queued meanwhile in order', async () => {
+    const { d, up } = setup()
+    const s1 = await up()
+    queue(d, VOTES, seq(0))
+    await tick()
+    const second = up()
+    s1.remoteClose()
+    queue(d, VOTES, seq(1))
+    queue(d, BULK, seq(0))
+    const s2 = await second
+    await tick()
+    assert.deepEqual(decodeWrites(s1), [['bind:votes', 'votes:0']])
+    assert.deepEqual(decodeWrites(s2).flat(), ['bind:votes', 'votes:1', 'bind:bulk', 'bulk:0'])
+    d.close()
+  })
+
+  it('latest-wins while the writer waits: only the newest per key is written, in the place of the first', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    s.accept = false
+    queue(d, VOTES, seq(100))
+    await tick()
+    queue(d, VOTES, seq(1), 'vote/5/0')
+    queue(d, VOTES, seq(2))
+    queue(d, VOTES, seq(3), 'vote/5/1')
+    queue(d, VOTES, seq(4), 'vote/5/0')
+    queue(d, VOTES, seq(5), 'vote/5/1')
+    queue(d, BULK, seq(6), 'vote/5/0') // the same key on another channel is another message
+    s.accept = true
+    s.dispatchEvent(new Event('drain'))
+    assert.deepEqual(flat(decodeWrites(s)), ['votes:100', 'votes:4', 'votes:2', 'votes:5', 'bulk:6'])
+    assert.equal(d.lanes.get(VOTES.channel)!.superseded, 2)
+    assert.equal(d.lanes.get(BULK.channel)!.superseded, 0)
+    assert.equal(d.lanes.get(VOTES.channel)!.sent, 4)
+    d.close()
+  })
+
+  it('a message whose deadline passes while queued is never written, and is counted expired', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    s.accept = false
+    queue(d, VOTES, seq(0))
+    await tick()
+    const t = Date.now()
+    queue(d, VOTES, seq(1), undefined, t + 50)
+    queue(d, VOTES, seq(2))
+    queue(d, VOTES, seq(3), 'k', t + 60_000)
+    const realNow = Date.now
+    Date.now = () => realNow() + 1000 // the first deadline passes while the writer waits for drain
+    try {
+      s.accept = true
+      s.dispatchEvent(new Event('drain'))
+    } finally {
+      Date.now = realNow
+    }
+    assert.deepEqual(flat(decodeWrites(s)), ['votes:0', 'votes:2', 'votes:3'])
+    const lane = d.lanes.get(VOTES.channel)!
+    assert.equal(lane.expired, 1)
+    assert.equal(lane.sent, 3)
+    assert.equal(lane.dropped, 0)
+    d.close()
+  })
+})
+
+describe('Dispatcher FRAME_FLOW window', () => {
+  it('stops writing at maxBytesInFlight until the receiver reports bytes consumed, then writes on, in order', async () => {
+    const window = 4096
+    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
+    const s = await up()
+    const n = 100
+    for (let i = 0; i < n; i++) queue(d, VOTES, seq(i, 256))
+    await tick()
+    const first = s.written
+    assert.ok(first >= window && first < window + 1024, `wrote ${first} bytes with a window of ${window}`)
+    assert.ok(d.lanes.queued > 0)
+    // nothing more is written without a report, however long we wait for events
+    await tick()
+    d.schedule()
+    await tick()
+    assert.equal(s.written, first)
+
+    // a report of part of it opens room for exactly one more write (3 frames of 260 bytes)
+    const writes = s.writes.length
+    s.flow(encodeKindFrame(FRAME_FLOW, 1000, -1))
+    assert.equal(s.writes.length, writes + 1)
+    assert.ok(s.written - 1000 >= window)
+    // reporting everything, repeatedly, drains the lane
+    for (let k = 0; k < 100 && d.lanes.queued > 0; k++) {
+      const before = s.written
+      s.flow(encodeKindFrame(FRAME_FLOW, s.written, -1))
+      assert.ok(s.written - before <= window + 1024)
+    }
+    assert.equal(d.lanes.queued, 0)
+    assert.deepEqual(onChannel(flat(decodeWrites(s)), 'votes'), range(0, n))
+    assert.equal(s.status, 'open')
+    d.close()
+  })
+
+  it('a report split across chunks (an Uint8ArrayList) and a stale, smaller total are both fine', async () => {
+    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: 2048 })
+    const s = await up()
+    for (let i = 0; i < 40; i++) queue(d, VOTES, seq(i, 256))
+    await tick()
+    const written = s.written
+    const report = encodeKindFrame(FRAME_FLOW, written, -1)
+    s.flow(report.subarray(0, 1) as Uint8Array)
+    assert.equal(s.written, written)
+    s.flow(new Uint8ArrayList(report.subarray(1)) as unknown as Uint8Array)
+    assert.ok(s.written > written)
+    s.flow(encodeKindFrame(FRAME_FLOW, 10, -1)) // older than what was reported: ignored
+    assert.equal(s.status, 'open')
+    d.close()
+  })
+
+  it('a receiver reporting more bytes consumed than were written resets the stream', async () => {
+    const { d, up } = setup({ maxBytesInFlight: 4096 })
+    const s = await up()
+    queue(d, VOTES, seq(0))
+    await tick()
+    s.flow(encodeKindFrame(FRAME_FLOW, s.written + 1, -1))
+    assert.equal(s.status, 'reset')
+    assert.ok(s.aborted !== undefined)
+    d.close()
+  })
+
+  it('anything but a well-formed FLOW frame on the reverse direction resets the stream', async () => {
+    const bad = [
+      encodeKindFrame(FRAME_CHANNEL, 1, -1, seq(0)), // another kind
+      encodeKindFrame(FRAME_FLOW, 1, 2), // trailing bytes
+      Uint8Array.of(2, FRAME_FLOW, 0x80), // truncated varint
+      Uint8Array.of(0) // empty frame
+    ]
+    for (const bytes of bad) {
+      const { d, up } = setup()
+      const s = await up()
+      queue(d, VOTES, seq(0))
+      await tick()
+      s.flow(bytes)
+      assert.equal(s.status, 'reset', `not reset by ${bytes.join(',')}`)
+      d.close()
+    }
+  })
+
+  it('on a 1.0.0 stream: no window, the default channel is written, other channels are dropped and counted', async () => {
+    const { d, up } = setup({ protocol: V10, maxBytesInFlight: 1024 })
+    const s = await up()
+    for (let i = 0; i < 20; i++) d.send(seq(i, 256))
+    const votes = queue(d, VOTES, seq(0))
+    queue(d, VOTES, seq(1), 'k')
+    await tick()
+    assert.equal(s.written, 20 * 259, 'the 1.1.0 window applied to a 1.0.0 stream')
+    assert.deepEqual(flat(decodeWrites(s)), range(0, 20).map(i => `default:${i}`))
+    assert.equal(votes.dropped, 2)
+    assert.equal(votes.sent, 0)
+    assert.equal(d.lanes.queued, 0)
+    d.close()
+  })
+})
