@@ -2,7 +2,7 @@
  * Starts the nodes of one contender, each in its own worker process, and connects them: node i is
  * named 'n<i>' and carries index i in its payloads.
  */
-import type { ContenderName } from './contenders/contender.ts'
+import type { ChannelSpec, ContenderName } from './contenders/contender.ts'
 import type { Requests } from './protocol.ts'
 import { Worker } from './workers.ts'
 
@@ -20,6 +20,9 @@ export interface StartOptions {
   options?: Record<string, unknown>
   /** See EndpointInit.loopback. */
   loopback?: boolean
+  /** See EndpointInit.channels and EndpointInit.respond. */
+  channels?: ChannelSpec[]
+  respond?: number
   /** Index of the first node (names and payload indexes). */
   firstIndex?: number
   timeoutMs?: number
@@ -35,7 +38,9 @@ export async function startCluster (contender: ContenderName, count: number, opt
       contender,
       nodes: [{ nodeId: ids[i], index: first + i }],
       ...(opts.options === undefined ? {} : { options: opts.options }),
-      loopback: opts.loopback === true
+      loopback: opts.loopback === true,
+      ...(opts.channels === undefined ? {} : { channels: opts.channels }),
+      ...(opts.respond === undefined ? {} : { respond: opts.respond })
     }, opts.timeoutMs ?? 60_000)))
     cluster.addrs = inits.map(r => pickAddr(r.addrs[0]))
     cluster.rssAfterInit = inits.map(r => r.rss)

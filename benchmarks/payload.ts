@@ -61,3 +61,8 @@ export function readSentAt (payload: Uint8Array): number {
   for (let i = 0; i < 8; i++) scratchBytes[i] = payload[i]
   return scratchF64[0]
 }
+
+/** The sequence number of a payload that holds a header. */
+export function readSeq (payload: Uint8Array): number {
+  return (payload[8] | (payload[9] << 8) | (payload[10] << 16) | (payload[11] << 24)) >>> 0
+}

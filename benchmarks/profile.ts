@@ -33,6 +33,27 @@ export interface Profile {
   memory: { downMessages: number, flooders: number, floodProcesses: number, floodMs: number }
   scale: { nodes: number, repeats: number, variants: Array<'createConsensusNet' | 'inbound limit lifted'> }
   isolation: { receivers: number, count: number, repeats: number }
+  reqresp: {
+    repeats: number
+    /** Requests outstanding in the throughput trials (closed loop). */
+    concurrency: number
+    /** Requests per throughput trial: this project, and one stream per request. */
+    count: number
+    streamPerRequestCount: number
+    /** The fixed offered rate of the latency trials (req/s) and their duration. */
+    latencyRate: number
+    latencyMs: number
+  }
+  priority: {
+    repeats: number
+    /** Priority-0 messages per second, and how long they are sent in each trial. */
+    voteRate: number
+    voteMs: number
+    /** Flood message size; the flood keeps the sender's queue just under its 32 MiB bound. */
+    floodSize: number
+    /** The flood runs alone this long first, so that the queue is full when the votes start. */
+    fillMs: number
+  }
 }
 
 export const QUICK: Profile = {
@@ -51,7 +72,9 @@ export const QUICK: Profile = {
   broadcast: { nodes: [4, 8], repeats: 1, count: 300_000, gossipsubCount: 3000, latencyRate: 1000, latencyMs: 3000 },
   memory: { downMessages: 1_000_000, flooders: 200, floodProcesses: 4, floodMs: 4000 },
   scale: { nodes: 32, repeats: 1, variants: ['createConsensusNet'] },
-  isolation: { receivers: 4, count: 400_000, repeats: 2 }
+  isolation: { receivers: 4, count: 400_000, repeats: 2 },
+  reqresp: { repeats: 3, concurrency: 64, count: 30_000, streamPerRequestCount: 3000, latencyRate: 200, latencyMs: 3000 },
+  priority: { repeats: 3, voteRate: 100, voteMs: 4000, floodSize: 4096, fillMs: 1000 }
 }
 
 export const FULL: Profile = {
@@ -70,5 +93,7 @@ export const FULL: Profile = {
   broadcast: { nodes: [4, 8], repeats: 3, count: 1_000_000, gossipsubCount: 20_000, latencyRate: 1000, latencyMs: 10_000 },
   memory: { downMessages: 5_000_000, flooders: 200, floodProcesses: 4, floodMs: 15_000 },
   scale: { nodes: 32, repeats: 3, variants: ['createConsensusNet', 'inbound limit lifted'] },
-  isolation: { receivers: 4, count: 800_000, repeats: 5 }
+  isolation: { receivers: 4, count: 800_000, repeats: 5 },
+  reqresp: { repeats: 7, concurrency: 64, count: 100_000, streamPerRequestCount: 10_000, latencyRate: 200, latencyMs: 10_000 },
+  priority: { repeats: 5, voteRate: 100, voteMs: 10_000, floodSize: 4096, fillMs: 1000 }
 }

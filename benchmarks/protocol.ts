@@ -2,7 +2,7 @@
  * The requests the parent process sends a worker process over IPC, and what each answers.
  * One worker hosts one node (or, for floods, several nodes of the same contender).
  */
-import type { ContenderName, SendJob, SendResult } from './contenders/contender.ts'
+import type { ChannelSpec, ContenderName, RequestJob, RequestResult, SendJob, SendResult } from './contenders/contender.ts'
 
 export interface CpuTime {
   /** CPU time used (user + system), ms. */
@@ -11,9 +11,27 @@ export interface CpuTime {
   wallMs: number
 }
 
+export interface Pauses {
+  loopDelayP50: number
+  loopDelayP99: number
+  loopDelayMax: number
+  gcCount: number
+  gcTotalMs: number
+  gcMaxMs: number
+  /** Over this long. */
+  wallMs: number
+}
+
 export interface Requests {
   init: {
-    args: { contender: ContenderName, nodes: Array<{ nodeId: string, index: number }>, options?: Record<string, unknown>, loopback?: boolean }
+    args: {
+      contender: ContenderName
+      nodes: Array<{ nodeId: string, index: number }>
+      options?: Record<string, unknown>
+      loopback?: boolean
+      channels?: ChannelSpec[]
+      respond?: number
+    }
     result: { addrs: string[][], rss: number }
   }
   /** One peer map per hosted node; resolves when every node can send. */
@@ -21,19 +39,38 @@ export interface Requests {
     args: { peers: Array<Record<string, string>>, timeoutMs: number, waitFor?: number }
     result: { startedAt: number, readyAt: number[], rss: number, cpu: CpuTime }
   }
-  /** Count payloads of `trial` from now on; a 'recv-done' event follows when `expect` arrived. */
+  /**
+   * Count payloads of `trial` from now on; a 'recv-done' event follows when `expect` arrived.
+   * Payloads of `background` (another trial running alongside, e.g. a flood) are counted apart,
+   * without latency samples. With `pauses`, the worker also records its event-loop delay and GC
+   * pauses until 'recv-stop'.
+   */
   'recv-start': {
-    args: { trial: number, expect: number, maxSamples: number }
+    args: { trial: number, expect: number, maxSamples: number, background?: number, pauses?: boolean }
     result: Record<string, never>
   }
   'recv-stop': {
     args: Record<string, never>
-    result: { received: number, firstAt: number, lastAt: number, cpu: CpuTime, latencies: Float64Array }
+    result: {
+      received: number
+      firstAt: number
+      lastAt: number
+      cpu: CpuTime
+      latencies: Float64Array
+      background: { received: number, bytes: number, firstAt: number, lastAt: number }
+      /** With `pauses`: event-loop delay percentiles and GC pauses, ms. */
+      pauses?: Pauses
+    }
   }
   /** Every hosted node runs the job (job.to the same for all). */
   send: {
     args: { job: SendJob }
     result: { results: SendResult[], cpu: CpuTime }
+  }
+  /** Every hosted node runs the request job and times each round trip. */
+  request: {
+    args: { job: RequestJob }
+    result: { results: RequestResult[], cpu: CpuTime }
   }
   'memory-start': {
     args: { intervalMs: number }

@@ -80,7 +80,7 @@ function paramText (p: Params): string {
 
 interface Table { title: string, header: string[], rows: string[][] }
 
-const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation']
+const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority']
 
 function tables (results: Results): Table[] {
   const figures = results.figures()
@@ -110,7 +110,11 @@ function tables (results: Results): Table[] {
     out.push({
       title: 'targets',
       header: ['target', 'measured', 'needed', ''],
-      rows: results.targets.map(t => [t.name, fmt(t.value, 'x'), `${t.kind === 'min' ? '>=' : '<='} ${fmt(t.threshold, 'x')}`, t.met ? 'met' : 'MISSED'])
+      rows: results.targets.map(t => {
+        const unit = t.unit ?? 'x'
+        const show = (v: number): string => unit === 'x' ? fmt(v, unit) : `${fmt(v, unit)} ${unit}`
+        return [t.name, show(t.value), `${t.kind === 'min' ? '>=' : '<='} ${show(t.threshold)}`, t.met ? 'met' : 'MISSED']
+      })
     })
   }
   return out
@@ -135,7 +139,10 @@ const METHOD = `How it is measured (benchmarks/, one concept per file):
 - msgs/s is messages delivered over the time from the first send to the last delivery. Link trials of the three contenders are interleaved round by round (order alternating); a ratio is taken within a round. At 1k/s the two latency contenders run at the same time.
 - This project paces itself on its own queue (\`stats().members[m].queued\` below 4,096 of its default 16,384) so that nothing is dropped; raw one-write-per-message waits for 'drain' when \`send()\` returns false; pre-packed does all per-message work before the clock starts; gossipsub awaits each \`publish()\` and yields to the event loop every 32.
 - The baselines' libp2p nodes lift libp2p's inbound connection rate limit (5/s per host; on loopback every peer is one host); this project runs through \`createConsensusNet\` as a user calls it, except in the 200-peer flood, which uses its \`consensusNet()\` service on a node with the same lifted limit.
-- Memory: RSS sampled every 10 ms; "live JS memory" is heap used + external after two full GCs; the control runs the same payload allocation loop with no network.`
+- Memory: RSS sampled every 10 ms; "live JS memory" is heap used + external after two full GCs; the control runs the same payload allocation loop with no network.
+- Request/response: the requester keeps a fixed number of requests outstanding (each completion issues the next) or offers a fixed rate; a round trip runs from before the request is built until its whole response (which must carry the request's header back) is in hand. This project uses \`channel.request\` with the responder's \`maxConcurrentRequests\` raised to 128 (default 16); the raw baseline opens one stream per request (\`dialProtocol\`, write, close, read until the responder closes), with libp2p's per-connection stream limits (32 in, 64 out) raised to 1,024.
+- Priority: the flood tops its queue up every millisecond to just under the 32 MiB bound (the figure "flood queued (min)" is the lowest depth seen at those checks), so it never empties and drops nothing; the 256 B messages run at 100/s after the queue has filled.
+- "event-loop delay" (\`monitorEventLoopDelay\`, 1 ms resolution) and "GC pause" (\`PerformanceObserver\` 'gc' entries) are recorded in each process over a trial: time a message waits for a busy event loop or a GC pause is not spent in the library's queues, and no priority can shorten it.`
 
 /** Contender names as the README reads them. */
 function legend (): string {
@@ -162,6 +169,7 @@ const COLORS: Record<string, string> = {
   'consensus-net': '#1f77b4',
   'raw-per-message': '#ff7f0e',
   'raw-packed': '#2ca02c',
+  'raw-stream-per-request': '#8c564b',
   gossipsub: '#d62728',
   'gossipsub-nosign': '#9467bd'
 }
@@ -224,28 +232,37 @@ export function formatSvg (results: Results, info: RunInfo): string {
   const throughput: Group[] = [
     ...groupBy(pick('link', 'msgs/s'), f => `link, one sender to one receiver, ${f.params.size} B`),
     ...groupBy(pick('broadcast', 'msgs/s'), f => `broadcast, N = ${f.params.nodes}, all nodes sending 256 B`),
-    ...groupBy(pick('isolation', 'msgs/s'), f => `isolation, to 3 healthy members, ${f.params.run}`)
+    ...groupBy(pick('isolation', 'msgs/s'), f => `isolation, to 3 healthy members, ${f.params.run}`),
+    ...groupBy(pick('reqresp', 'req/s').filter(f => !String(f.params.load).endsWith('/s')), f => `request/response, 256 B, ${f.params.load} (requests/s)`)
   ]
   const latencyGroups: Group[] = []
-  for (const scenario of ['latency', 'broadcast']) {
+  const latencyLabel = (scenario: string, f: Figure): string => {
+    switch (scenario) {
+      case 'latency': return `latency, 1 sender, 256 B at ${f.params.load}`
+      case 'broadcast': return `broadcast, N = ${f.params.nodes}, ${f.params.rate}/s cluster-wide`
+      case 'reqresp': return `request/response round trip, 256 B, ${f.params.load}`
+      default: return 'priority-0, 256 B at 100/s, under a 32 MiB flood'
+    }
+  }
+  for (const scenario of ['latency', 'broadcast', 'reqresp', 'priority']) {
     const p99 = pick(scenario, 'p99')
     for (const f of p99) {
       const same = (m: string): Figure | undefined => figures.find(g => g.scenario === scenario && g.metric === m && g.contender === f.contender && paramText(g.params) === paramText(f.params))
-      const label = scenario === 'latency' ? `latency, 1 sender, 256 B at ${f.params.load}` : `broadcast, N = ${f.params.nodes}, ${f.params.rate}/s cluster-wide`
+      const label = latencyLabel(scenario, f)
       let g = latencyGroups.find(x => x.label === label)
       if (g === undefined) { g = { label, bars: [] }; latencyGroups.push(g) }
       const p50 = same('p50')
       const max = same('max')
       g.bars.push({
-        label: f.contender,
+        label: scenario === 'priority' ? String(f.params.case).split(' (')[0] : f.contender,
         value: f.median,
         color: COLORS[f.contender] ?? '#777',
         text: `p99 ${fmt(f.median, 'ms')} ms (p50 ${p50 === undefined ? '-' : fmt(p50.median, 'ms')}, max ${max === undefined ? '-' : fmt(max.median, 'ms')})`
       })
     }
   }
-  const a = panel('Delivered messages/s (higher is better)', 'msg/s', throughput, 30, width)
-  const b = panel('One-way latency p99, ms (lower is better)', 'ms', latencyGroups, 30 + a.height + 10, width)
+  const a = panel('Delivered messages/s; requests/s for request/response (higher is better)', 'msg/s', throughput, 30, width)
+  const b = panel('Latency p99, ms: one-way; round trip for request/response (lower is better)', 'ms', latencyGroups, 30 + a.height + 10, width)
   const height = 30 + a.height + 10 + b.height + 10
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,

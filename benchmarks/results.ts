@@ -23,6 +23,8 @@ export interface Target {
   kind: 'min' | 'max'
   met: boolean
   detail: string
+  /** Unit of value and threshold: 'x' (a ratio, the default) or 'ms'. */
+  unit?: string
 }
 
 function keyOf (scenario: string, contender: string, metric: string, params: Params): string {
@@ -57,9 +59,9 @@ export class Results {
     return [...this.#figures.values()].map(f => ({ ...f, ...summarize(f.values) }))
   }
 
-  target (name: string, value: number | undefined, kind: 'min' | 'max', threshold: number, detail: string): void {
+  target (name: string, value: number | undefined, kind: 'min' | 'max', threshold: number, detail: string, unit = 'x'): void {
     if (value === undefined || !Number.isFinite(value)) return
     const met = kind === 'min' ? value >= threshold : value <= threshold
-    this.targets.push({ name, value, threshold, kind, met, detail })
+    this.targets.push({ name, value, threshold, kind, met, detail, ...(unit === 'x' ? {} : { unit }) })
   }
 }

@@ -10,6 +10,8 @@ import { broadcast } from './scenarios/broadcast.ts'
 import { memory } from './scenarios/memory.ts'
 import { scale } from './scenarios/scale.ts'
 import { isolation } from './scenarios/isolation.ts'
+import { reqresp } from './scenarios/reqresp.ts'
+import { priority } from './scenarios/priority.ts'
 import { FULL, QUICK } from './profile.ts'
 import { Progress } from './progress.ts'
 import { Results } from './results.ts'
@@ -19,7 +21,7 @@ import type { Scenario, ScenarioContext } from './scenario.ts'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation]
+const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority]
 
 function usage (): string {
   return [

@@ -35,9 +35,14 @@ export interface TrialOptions {
   graceMs?: number
 }
 
-export async function runTrial (opts: TrialOptions): Promise<TrialResult> {
+/** A trial id not used before in this run (payloads carry it in 16 bits). */
+export function newTrialId (): number {
   lastTrial = (lastTrial % 65_000) + 1
-  const trial = lastTrial
+  return lastTrial
+}
+
+export async function runTrial (opts: TrialOptions): Promise<TrialResult> {
+  const trial = newTrialId()
   const maxSamples = opts.maxSamples ?? 0
   await Promise.all(opts.receivers.map(async r => {
     await r.worker.call('recv-start', { trial, expect: r.expect, maxSamples }, 10_000)

@@ -7,7 +7,8 @@
 import { loadContender } from './contenders/registry.ts'
 import { readSentAt, readTrial, wallNow } from './payload.ts'
 import type { Endpoint } from './contenders/contender.ts'
-import type { CpuTime, EventMessage, ReplyMessage, RequestMessage, RequestName, Requests } from './protocol.ts'
+import type { CpuTime, EventMessage, Pauses, ReplyMessage, RequestMessage, RequestName, Requests } from './protocol.ts'
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks'
 
 if (process.send === undefined) {
   console.error('benchmarks/worker.ts runs as a child of benchmarks/run.ts')
@@ -34,7 +35,8 @@ const recv = {
   sampleCount: 0,
   cpuStart: process.cpuUsage(),
   wallStart: 0,
-  cpuAtDone: undefined as CpuTime | undefined
+  cpuAtDone: undefined as CpuTime | undefined,
+  background: { trial: -1, received: 0, bytes: 0, firstAt: 0, lastAt: 0 }
 }
 
 function cpuSince (start: NodeJS.CpuUsage, wallStart: number): CpuTime {
@@ -43,7 +45,18 @@ function cpuSince (start: NodeJS.CpuUsage, wallStart: number): CpuTime {
 }
 
 function onPayload (payload: Uint8Array): void {
-  if (recv.trial < 0 || readTrial(payload) !== recv.trial) return
+  if (recv.trial < 0) return
+  const trial = readTrial(payload)
+  if (trial !== recv.trial) {
+    const b = recv.background
+    if (trial !== b.trial || b.trial < 0) return
+    const now = wallNow()
+    if (b.received === 0) b.firstAt = now
+    b.lastAt = now
+    b.received++
+    b.bytes += payload.byteLength
+    return
+  }
   const now = wallNow()
   if (recv.received === 0) recv.firstAt = now
   recv.lastAt = now
@@ -75,14 +88,61 @@ function sampleMemory (): void {
   if (rss > memory.peak) memory.peak = rss
 }
 
+/** Event-loop delay and GC pauses between 'recv-start' and 'recv-stop', when asked for. */
+const pauses = {
+  histogram: undefined as ReturnType<typeof monitorEventLoopDelay> | undefined,
+  startedAt: 0,
+  observer: undefined as PerformanceObserver | undefined,
+  gc: { count: 0, totalMs: 0, maxMs: 0 },
+  start (): void {
+    this.stop()
+    this.gc = { count: 0, totalMs: 0, maxMs: 0 }
+    this.startedAt = wallNow()
+    this.histogram = monitorEventLoopDelay({ resolution: 1 })
+    this.histogram.enable()
+    this.observer = new PerformanceObserver(list => {
+      for (const e of list.getEntries()) {
+        this.gc.count++
+        this.gc.totalMs += e.duration
+        this.gc.maxMs = Math.max(this.gc.maxMs, e.duration)
+      }
+    })
+    this.observer.observe({ entryTypes: ['gc'] })
+  },
+  stop (): Pauses | undefined {
+    const h = this.histogram
+    if (h === undefined) return undefined
+    h.disable()
+    this.observer?.disconnect()
+    this.histogram = undefined
+    this.observer = undefined
+    // the histogram is in ns and includes the sampling interval itself
+    return {
+      loopDelayP50: h.percentile(50) / 1e6,
+      loopDelayP99: h.percentile(99) / 1e6,
+      loopDelayMax: h.max / 1e6,
+      gcCount: this.gc.count,
+      gcTotalMs: this.gc.totalMs,
+      gcMaxMs: this.gc.maxMs,
+      wallMs: wallNow() - this.startedAt
+    }
+  }
+}
+
 type Handler<K extends RequestName> = (args: Requests[K]['args']) => Promise<Requests[K]['result']>
 
 const handlers: { [K in RequestName]: Handler<K> } = {
-  async init ({ contender, nodes, options, loopback }) {
+  async init ({ contender, nodes, options, loopback, channels, respond }) {
     const factory = await loadContender(contender)
     endpoints = []
     for (const n of nodes) {
-      endpoints.push(await factory({ ...n, ...(options === undefined ? {} : { options }), loopback: loopback === true }, onPayload))
+      endpoints.push(await factory({
+        ...n,
+        ...(options === undefined ? {} : { options }),
+        loopback: loopback === true,
+        ...(channels === undefined ? {} : { channels }),
+        ...(respond === undefined ? {} : { respond })
+      }, onPayload))
     }
     return { addrs: endpoints.map(e => e.addrs()), rss: process.memoryUsage.rss() }
   },
@@ -96,7 +156,10 @@ const handlers: { [K in RequestName]: Handler<K> } = {
     }))
     return { startedAt, readyAt, rss: process.memoryUsage.rss(), cpu: cpuSince(cpuStart, startedAt) }
   },
-  async 'recv-start' ({ trial, expect, maxSamples }) {
+  async 'recv-start' ({ trial, expect, maxSamples, background, pauses: measurePauses }) {
+    recv.background = { trial: background ?? -1, received: 0, bytes: 0, firstAt: 0, lastAt: 0 }
+    if (measurePauses === true) pauses.start()
+    else pauses.stop()
     recv.trial = trial
     recv.expect = expect
     recv.received = 0
@@ -116,7 +179,9 @@ const handlers: { [K in RequestName]: Handler<K> } = {
       firstAt: recv.firstAt,
       lastAt: recv.lastAt,
       cpu,
-      latencies: recv.samples.slice(0, recv.sampleCount)
+      latencies: recv.samples.slice(0, recv.sampleCount),
+      background: { received: recv.background.received, bytes: recv.background.bytes, firstAt: recv.background.firstAt, lastAt: recv.background.lastAt },
+      pauses: pauses.stop()
     }
     recv.trial = -1
     return result
@@ -126,6 +191,16 @@ const handlers: { [K in RequestName]: Handler<K> } = {
     const cpuStart = process.cpuUsage()
     const wallStart = wallNow()
     const results = await Promise.all(endpoints.map(async e => await e.send(job, signal)))
+    return { results, cpu: cpuSince(cpuStart, wallStart) }
+  },
+  async request ({ job }) {
+    const signal = AbortSignal.timeout(Math.round(Math.max(1000, job.deadline - wallNow() + job.timeoutMs + 30_000)))
+    const cpuStart = process.cpuUsage()
+    const wallStart = wallNow()
+    const results = await Promise.all(endpoints.map(async e => {
+      if (e.request === undefined) throw new Error(`${e.nodeId}: this contender does not run request jobs`)
+      return await e.request(job, signal)
+    }))
     return { results, cpu: cpuSince(cpuStart, wallStart) }
   },
   async 'memory-start' ({ intervalMs }) {

@@ -1,9 +1,12 @@
 /**
  * This project through its public API only: `createConsensusNet`, `connect` + `waitFor`, `send`
- * or `broadcast`, and `stats()`. `send()` never blocks and drops the oldest message when a
- * member's queue is full, so a sender that wants every message delivered watches the queue
- * (`stats().members[m].queued`) and waits while it is PACE_QUEUED deep, yielding to the event
- * loop after every batch: what an application that wants no drops would write.
+ * or `broadcast`, and `stats()`; with channels (`net.channel(name, options)`, opened at start
+ * on every node as EndpointInit.channels says), the same calls on a channel, and
+ * `channel.request` / `channel.handle` for request jobs. `send()` never blocks and drops the
+ * oldest message when a member's queue is full, so a sender that wants every message delivered
+ * watches the queue (`stats().members[m].queued`) and waits while it is PACE_QUEUED deep (or
+ * `job.queued`), yielding to the event loop after every batch: what an application that wants no
+ * drops would write.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -15,6 +18,12 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import { allocPayload, wallNow, writeHeader } from '../payload.ts'
 import type { EndpointFactory, SendJob } from './contender.ts'
 import { sendAtRate } from './pace.ts'
+import { responseTo, runRequests } from './requests.ts'
+
+type Channel = ReturnType<ConsensusNet['channel']>
+
+/** Per-member queue counters, of the node (default channel) or of one channel. */
+interface QueueStats { members: Record<string, { queued: number, dropped: number } | undefined> }
 
 /** Queue depth (messages) at which the sender waits: a quarter of the default sendBufferSize (16,384). */
 export const PACE_QUEUED = 4096
@@ -41,8 +50,8 @@ async function start (options: Record<string, unknown>, loopback: boolean): Prom
 }
 
 /** The queue depth the sender paces on: the deepest queue, or the deepest but one (a quorum). */
-function pacedDepth (net: ConsensusNet, job: SendJob): { depth: number, dropped: number } {
-  const members = net.stats().members
+function pacedDepth (queues: { stats: () => QueueStats }, job: SendJob): { depth: number, dropped: number } {
+  const members = queues.stats().members
   const depths: number[] = []
   let dropped = 0
   for (const id of job.to) {
@@ -59,6 +68,23 @@ function pacedDepth (net: ConsensusNet, job: SendJob): { depth: number, dropped:
 export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayload) => {
   const { net, stop } = await start(init.options ?? {}, init.loopback === true)
   net.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
+  const channels = new Map<string, Channel>()
+  for (const spec of init.channels ?? []) {
+    const channel = net.channel(spec.name, {
+      priority: spec.priority,
+      ...(spec.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: spec.maxConcurrentRequests })
+    })
+    channel.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
+    const respond = init.respond
+    if (spec.serve === true && respond !== undefined) channel.handle(async (data) => responseTo(data, respond))
+    channels.set(spec.name, channel)
+  }
+  const channelOf = (name: string | undefined): Channel | undefined => {
+    if (name === undefined) return undefined
+    const channel = channels.get(name)
+    if (channel === undefined) throw new Error(`channel ${name} was not opened at start`)
+    return channel
+  }
   let members = 0
   return {
     nodeId: init.nodeId,
@@ -70,17 +96,24 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
     },
     async send (job, signal) {
       const broadcast = job.to.length > 1 && job.to.length === members - 1
+      const channel = channelOf(job.channel)
+      // the default channel is the node itself: net.send / net.broadcast / net.stats()
+      const out: Pick<Channel, 'send' | 'broadcast'> = channel ?? net
+      const queues = { stats: (): QueueStats => (channel ?? net).stats() as QueueStats }
       const sendOne = (seq: number): boolean => {
         const data = allocPayload(job.size)
         writeHeader(data, 0, wallNow(), seq, job.trial, init.index)
-        if (broadcast) net.broadcast(data)
-        else for (const to of job.to) net.send(to, data) // queued by reference, never modified
+        if (broadcast) out.broadcast(data)
+        else for (const to of job.to) out.send(to, data) // queued by reference, never modified
         return true
       }
-      const before = pacedDepth(net, job).dropped
+      const target = job.queued ?? PACE_QUEUED
+      const before = pacedDepth(queues, job).dropped
       const startedAt = wallNow()
       let sent = 0
       let waits = 0
+      // the depth found at each check once the target was first reached: how deep the queue stayed
+      const depths = { min: Infinity, sum: 0, n: 0 }
       if (job.rate > 0) {
         sent = await sendAtRate(job, signal, sendOne, async () => {})
       } else {
@@ -88,13 +121,18 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
         while (sent < job.count && !signal.aborted && wallNow() < job.deadline) {
           let room = job.count - sent
           if (paced) {
-            const { depth } = pacedDepth(net, job)
-            if (depth >= PACE_QUEUED) {
+            const { depth } = pacedDepth(queues, job)
+            if (sent > 0 && (depths.n > 0 || depth >= target)) {
+              depths.min = Math.min(depths.min, depth)
+              depths.sum += depth
+              depths.n++
+            }
+            if (depth >= target) {
               waits++
               await sleep(1)
               continue
             }
-            room = Math.min(room, PACE_QUEUED - depth)
+            room = Math.min(room, target - depth)
           } else {
             room = Math.min(room, PACE_QUEUED)
           }
@@ -104,10 +142,25 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
       }
       // done when the paced-on queues are empty (a stalled member's never is)
       if (job.pace !== 'none') {
-        while (!signal.aborted && wallNow() < job.deadline && pacedDepth(net, job).depth > 0) await sleep(1)
+        while (!signal.aborted && wallNow() < job.deadline && pacedDepth(queues, job).depth > 0) await sleep(1)
       }
-      const after = pacedDepth(net, job).dropped
-      return { sent, startedAt, endedAt: wallNow(), counters: { dropped: after - before, paceWaits: waits } }
+      const after = pacedDepth(queues, job).dropped
+      const counters: Record<string, number> = { dropped: after - before, paceWaits: waits }
+      if (depths.n > 0) {
+        counters.queuedMin = depths.min
+        counters.queuedMean = depths.sum / depths.n
+      }
+      return { sent, startedAt, endedAt: wallNow(), counters }
+    },
+    async request (job, signal) {
+      const channel = channelOf(job.channel)
+      if (channel === undefined) throw new Error('requests need a channel')
+      return await runRequests(job, signal, async (seq) => {
+        const data = allocPayload(job.size)
+        writeHeader(data, 0, wallNow(), seq, job.trial, init.index)
+        // bounded by its own timeout; the job-wide signal is not handed to thousands of requests
+        return await channel.request(job.to, data, { timeout: job.timeoutMs })
+      })
     },
     stats: () => net.stats() as unknown as Record<string, unknown>,
     stop

@@ -5,12 +5,13 @@
  * frames is its own business: that is what is being measured.
  */
 
-export type ContenderName = 'consensus-net' | 'raw-per-message' | 'raw-packed' | 'gossipsub' | 'gossipsub-nosign' | 'control'
+export type ContenderName = 'consensus-net' | 'raw-per-message' | 'raw-packed' | 'raw-stream-per-request' | 'gossipsub' | 'gossipsub-nosign' | 'control'
 
 export const CONTENDERS: Record<ContenderName, string> = {
   'consensus-net': 'this project (default settings)',
   'raw-per-message': 'raw libp2p, one send() per message',
   'raw-packed': 'raw libp2p, pre-packed 64 KiB writes (ceiling)',
+  'raw-stream-per-request': 'raw libp2p request/response, one stream per request (dialProtocol, write, close, read: as in Lodestar\'s reqresp)',
   gossipsub: '@libp2p/gossipsub (StrictSign, default)',
   'gossipsub-nosign': '@libp2p/gossipsub (StrictNoSign)',
   control: 'no network: the same payload allocation loop, payloads discarded (memory control)'
@@ -25,6 +26,24 @@ export interface EndpointInit {
   options?: Record<string, unknown>
   /** Lift libp2p's per-host inbound connection rate limit (all peers are 127.0.0.1). */
   loopback?: boolean
+  /** Channels this node opens at start (this project; both sides of a channel must open it). */
+  channels?: ChannelSpec[]
+  /**
+   * Request/response contenders: answer every request with this many bytes, the request's
+   * header copied in (on every channel of `channels` that has `serve`, for this project).
+   */
+  respond?: number
+}
+
+/** A channel of this project's `net.channel(name, options)`, as a benchmark node opens it. */
+export interface ChannelSpec {
+  name: string
+  /** 0 (most urgent) to 7. */
+  priority: number
+  /** Inbound requests served at once per member (this project's default is 16). */
+  maxConcurrentRequests?: number
+  /** Answer requests on this channel (with EndpointInit.respond bytes). */
+  serve?: boolean
 }
 
 export interface SendJob {
@@ -44,6 +63,51 @@ export interface SendJob {
    * quorum, as a consensus engine waits for 2f+1), or never ('none': drops are expected).
    */
   pace?: 'slowest' | 'all-but-slowest' | 'none'
+  /**
+   * For senders that pace on their own queues: the depth in messages kept queued (default
+   * PACE_QUEUED). With a large count and a deadline, a flood that keeps the queue this deep.
+   */
+  queued?: number
+  /** Send on this channel (one of EndpointInit.channels); the default channel when absent. */
+  channel?: string
+}
+
+export interface RequestJob {
+  trial: number
+  /** The node id requests go to. */
+  to: string
+  /** Requests issued in total. */
+  count: number
+  /** Request bytes, header included (the response size is the responder's EndpointInit.respond). */
+  size: number
+  /**
+   * Requests per second offered (open loop, at most `concurrency` outstanding); 0: closed loop,
+   * exactly `concurrency` outstanding, each one issued when another completes.
+   */
+  rate: number
+  concurrency: number
+  /** Per request, ms. */
+  timeoutMs: number
+  /** Wall-clock ms after which no request is issued. */
+  deadline: number
+  /** Request on this channel (one of EndpointInit.channels; this project). */
+  channel?: string
+}
+
+export interface RequestResult {
+  issued: number
+  /** Answered by the response to this very request (its header carried back). */
+  succeeded: number
+  failed: number
+  /** Failures by error code (or name). */
+  errors: Record<string, number>
+  /** Fixed rate: times a due request waited because `concurrency` requests were outstanding. */
+  capped: number
+  startedAt: number
+  /** When the last request completed. */
+  endedAt: number
+  /** Round trip of each succeeded request, ms, in completion order. */
+  latencies: Float64Array
 }
 
 export interface SendResult {
@@ -65,6 +129,8 @@ export interface Endpoint {
    */
   connect(peers: Record<string, string>, signal: AbortSignal, waitFor?: number): Promise<void>
   send(job: SendJob, signal: AbortSignal): Promise<SendResult>
+  /** Request/response contenders: run the job's requests and time each round trip. */
+  request?(job: RequestJob, signal: AbortSignal): Promise<RequestResult>
   stats(): Record<string, unknown>
   stop(): Promise<void>
 }

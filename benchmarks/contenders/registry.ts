@@ -9,6 +9,7 @@ export async function loadContender (name: ContenderName): Promise<EndpointFacto
     case 'consensus-net': return (await import('./consensus-net.ts')).createConsensusNetEndpoint
     case 'raw-per-message': return (await import('./raw-per-message.ts')).createRawPerMessage
     case 'raw-packed': return (await import('./raw-packed.ts')).createRawPacked
+    case 'raw-stream-per-request': return (await import('./raw-stream-per-request.ts')).createRawStreamPerRequest
     case 'gossipsub': return (await import('./gossipsub.ts')).gossipsubContender(true)
     case 'gossipsub-nosign': return (await import('./gossipsub.ts')).gossipsubContender(false)
     case 'control': return (await import('./control.ts')).createControl
