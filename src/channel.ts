@@ -133,6 +133,7 @@ export interface ChannelCore {
   readonly spec: LaneSpec
   readonly options: ResolvedChannelOptions
   handler: RequestHandler | undefined
+  onMessage: ((from: NodeId, data: Uint8Array) => void) | undefined
   readonly requests: RequestStats
   /** Messages delivered, by member. */
   readonly received: Map<NodeId, number>
@@ -174,6 +175,15 @@ export class Channel extends TypedEventEmitter<ChannelEvents> {
   /** Queues `data` for every member except this node. */
   broadcast (data: Uint8Array, options?: SendOptions): void {
     this.#router.broadcast(this.#core, data, options)
+  }
+
+  /**
+   * The lean receive path: `handler(from, data)` is called for every message of this channel,
+   * synchronously and in order, before any `'message'` listener; no event object is built while
+   * the event has no listener. `undefined` removes it.
+   */
+  onMessage (handler: ((from: NodeId, data: Uint8Array) => void) | undefined): void {
+    this.#core.onMessage = handler
   }
 
   /**

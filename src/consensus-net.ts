@@ -79,6 +79,9 @@ export interface MessageDetail {
   data: Uint8Array
 }
 
+/** A receive callback: `net.onMessage(handler)`, `channel.onMessage(handler)`. */
+export type MessageHandler = (from: NodeId, data: Uint8Array) => void
+
 export interface PeerDetail {
   node: NodeId
 }
@@ -163,6 +166,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #defaultLane: LaneSpec
   readonly #router: Router
   readonly #resolvers = new Set<string>()
+  #onMessage: MessageHandler | undefined
   /** Random, new at every start: tells peers this process is not the one they knew (reliable channels). */
   readonly #session = newSession()
   readonly #deadLinkTimeout: number
@@ -544,7 +548,17 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   }
 
   #emit (from: NodeId, data: Uint8Array): void {
-    this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+    this.#onMessage?.(from, data)
+    if (this.listenerCount('message') > 0) this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+  }
+
+  /**
+   * The lean receive path: `handler(from, data)` is called for every message of the default
+   * channel, synchronously and in order, before any `'message'` listener; no event object is
+   * built while the event has no listener. `undefined` removes it.
+   */
+  onMessage (handler: MessageHandler | undefined): void {
+    this.#onMessage = handler
   }
 
   #connected (): number {

@@ -14,7 +14,7 @@ import { ConsensusNet, type ConsensusNetComponents, type ConsensusNetInit } from
 import type { PrivateKey } from '@libp2p/interface'
 
 export { ConsensusNet } from './consensus-net.ts'
-export type { ConsensusNetComponents, ConsensusNetEvents, ConsensusNetInit, ConsensusNetStats, MemberStats, MessageDetail, PeerDetail, TentativeStats } from './consensus-net.ts'
+export type { ConsensusNetComponents, ConsensusNetEvents, ConsensusNetInit, ConsensusNetStats, MemberStats, MessageDetail, MessageHandler, PeerDetail, TentativeStats } from './consensus-net.ts'
 export type { ReconnectOptions } from './backoff.ts'
 export type { Addr, Membership, NodeId } from './membership.ts'
 export { Channel } from './channel.ts'

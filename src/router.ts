@@ -101,6 +101,7 @@ export class Router {
       spec,
       options: resolved,
       handler: undefined,
+      onMessage: undefined,
       requests: { sent: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0, served: 0, rejectedBusy: 0 },
       received: new Map(),
       duplicates: new Map(),
@@ -193,7 +194,8 @@ export class Router {
     }
     core.received.set(from, (core.received.get(from) ?? 0) + 1)
     counter.received++
-    core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+    core.onMessage?.(from, data)
+    if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
   }
 
   /** Member `node`'s outgoing stream closed: requests written to it fail with `connection-lost`. */
