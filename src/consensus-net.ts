@@ -255,7 +255,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     for (const protocol of this.#protocols()) {
       await this.#components.registrar.handle(protocol, this.#onStream, { maxInboundStreams: this.#maxInboundStreams })
     }
-    if (this.#components.metrics != null) registerMetrics(this.#components.metrics, this, this.#protocol)
+    if (this.#components.metrics != null) this.#router.requests.onSucceeded = registerMetrics(this.#components.metrics, this, this.#protocol)
     this.#status = 'started'
   }
 
@@ -420,6 +420,12 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const resolver = new Resolver(this, name, options)
     this.#resolvers.add(name)
     return resolver
+  }
+
+  /** The channels opened so far, in the order they were opened. */
+  channels (): Channel[] {
+    this.#assertStarted()
+    return this.#router.channels()
   }
 
   /** The node IDs of the current membership, this node's included. */

@@ -12,6 +12,7 @@
  * A new family of figures (per channel, say) is one more block in `registerMetrics` reading its
  * part of the stats with `gauge` / `counter` and its own label.
  */
+import type { ChannelMemberStats, ChannelStats, RequestStats } from './channel.ts'
 import type { ConsensusNetStats, MemberStats } from './consensus-net.ts'
 import type { Metrics } from '@libp2p/interface'
 
@@ -19,12 +20,28 @@ import type { Metrics } from '@libp2p/interface'
 export interface MetricsSource {
   isStarted: () => boolean
   stats: () => ConsensusNetStats
+  channels: () => Array<{ readonly name: string, stats: () => ChannelStats }>
 }
 
-type Read = (stats: ConsensusNetStats) => Record<string, number>
+/** One scrape's reading: the node's stats and each channel's. */
+interface Snapshot {
+  net: ConsensusNetStats
+  channels: Map<string, ChannelStats>
+}
 
-export function registerMetrics (metrics: Metrics, source: MetricsSource, protocol: string): void {
-  const snapshot = (): ConsensusNetStats | undefined => source.isStarted() ? source.stats() : undefined
+type Read = (s: Snapshot) => Record<string, number>
+
+/** Request round trips, in seconds, for `consensus_net_request_duration_seconds`. */
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Registers every figure; returns the observer of request durations (channel, ms) that the
+ * request path calls on each success: the only figure not read from `stats()`.
+ */
+export function registerMetrics (metrics: Metrics, source: MetricsSource, protocol: string): (channel: string, ms: number) => void {
+  const snapshot = (): Snapshot | undefined => source.isStarted()
+    ? { net: source.stats(), channels: new Map(source.channels().map(c => [c.name, c.stats()])) }
+    : undefined
   const gauge = (name: string, label: string, help: string, read: Read): void => {
     metrics.registerMetricGroup(name, { label, help, calculate: gaugeValues(snapshot, read) })
   }
@@ -35,7 +52,7 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   // per member of the membership, this node included
   const perMember = (figure: (m: MemberStats) => number): Read => s => {
     const out: Record<string, number> = {}
-    for (const [node, m] of Object.entries(s.members)) out[node] = figure(m)
+    for (const [node, m] of Object.entries(s.net.members)) out[node] = figure(m)
     return out
   }
   gauge('consensus_net_member_connected', 'member', '1 while an outgoing stream to the member is open', perMember(m => m.connected ? 1 : 0))
@@ -46,20 +63,61 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   counter('consensus_net_member_received_total', 'member', 'Messages delivered from the member', perMember(m => m.received))
 
   // node-wide figures, labelled with the service's protocol ID as libp2p labels its per-protocol ones
-  const whole = (figure: (s: ConsensusNetStats) => number): Read => s => ({ [protocol]: figure(s) })
+  const whole = (figure: (s: ConsensusNetStats) => number): Read => s => ({ [protocol]: figure(s.net) })
   gauge('consensus_net_tentative_receivers', 'protocol', 'Peers that are not members held', whole(s => s.tentative.receivers))
   gauge('consensus_net_tentative_buffered', 'protocol', 'Messages held from peers that are not members', whole(s => s.tentative.buffered))
   counter('consensus_net_tentative_dropped_total', 'protocol', 'Held messages discarded: full buffer, eviction, or a handler that removed the peer', whole(s => s.tentative.dropped))
   counter('consensus_net_tentative_evicted_total', 'protocol', 'Held peers evicted because too many were held', whole(s => s.tentative.evicted))
   counter('consensus_net_tentative_promoted_total', 'protocol', 'Held peers promoted to members', whole(s => s.tentative.promoted))
   counter('consensus_net_invalid_frames_total', 'protocol', 'Inbound streams reset for breaking the wire format', whole(s => s.invalidFrames))
+  counter('consensus_net_unknown_channel_total', 'protocol', 'Frames for a channel this node has not opened', whole(s => s.unknownChannel))
+  counter('consensus_net_late_replies_total', 'protocol', 'Answers dropped: their request had timed out, been aborted or failed', whole(s => s.lateReplies))
+
+  // per channel (label: its name), summed over the members
+  const perChannel = (figure: (c: ChannelStats) => number): Read => s => {
+    const out: Record<string, number> = {}
+    for (const [name, c] of s.channels) out[name] = figure(c)
+    return out
+  }
+  const members = (field: keyof ChannelMemberStats) => (c: ChannelStats): number => {
+    let n = 0
+    for (const m of Object.values(c.members)) n += m[field]
+    return n
+  }
+  const requests = (field: keyof RequestStats) => (c: ChannelStats): number => c.requests[field]
+  gauge('consensus_net_channel_queued', 'channel', 'Messages waiting in the channel\'s lanes', perChannel(members('queued')))
+  gauge('consensus_net_channel_unacked', 'channel', 'Reliable messages written and not yet acknowledged', perChannel(members('unacked')))
+  for (const [field, help] of [
+    ['sent', 'Messages handed to the members\' streams'],
+    ['dropped', 'Messages dropped from the channel\'s lanes'],
+    ['superseded', 'Queued messages replaced by a newer one with the same key'],
+    ['expired', 'Queued messages not written: their deadline passed'],
+    ['received', 'Messages delivered from members'],
+    ['retransmitted', 'Reliable messages written again after a reconnect'],
+    ['duplicatesSuppressed', 'Reliable messages that arrived again and were not delivered twice']
+  ] as const) counter(`consensus_net_channel_${snake(field)}_total`, 'channel', help, perChannel(members(field)))
+  for (const [field, help] of [
+    ['sent', 'Requests written'],
+    ['succeeded', 'Requests answered'],
+    ['failed', 'Requests that failed, timeouts aside'],
+    ['timedOut', 'Requests that timed out'],
+    ['aborted', 'Requests given up by the caller'],
+    ['served', 'Requests from members answered by the handler'],
+    ['rejectedBusy', 'Requests from members answered busy']
+  ] as const) counter(`consensus_net_requests_${snake(field)}_total`, 'channel', help, perChannel(requests(field)))
+  const durations = metrics.registerHistogramGroup('consensus_net_request_duration_seconds', {
+    label: 'channel',
+    help: 'Time from a request to its answer (a stream: to its end), for requests that succeeded',
+    buckets: REQUEST_BUCKETS
+  })
+  return (channel, ms) => { durations.observe({ [channel]: ms / 1000 }) }
 }
 
 /**
  * The values read now; a key read at the previous scrape but gone now (a member that left, or
  * everything once stopped) reads 0 once, so its gauge does not keep its last value.
  */
-function gaugeValues (snapshot: () => ConsensusNetStats | undefined, read: Read): () => Record<string, number> {
+function gaugeValues (snapshot: () => Snapshot | undefined, read: Read): () => Record<string, number> {
   let previous: string[] = []
   return () => {
     const s = snapshot()
@@ -75,7 +133,7 @@ function gaugeValues (snapshot: () => ConsensusNetStats | undefined, read: Read)
  * What each counter gained since the previous scrape. A counter read lower than before (its
  * member left and came back, so its stats restarted from 0) gained its whole value.
  */
-function counterIncrements (snapshot: () => ConsensusNetStats | undefined, read: Read): () => Record<string, number> {
+function counterIncrements (snapshot: () => Snapshot | undefined, read: Read): () => Record<string, number> {
   let previous = new Map<string, number>()
   return () => {
     const s = snapshot()
@@ -90,4 +148,8 @@ function counterIncrements (snapshot: () => ConsensusNetStats | undefined, read:
     previous = next
     return out
   }
+}
+
+function snake (name: string): string {
+  return name.replace(/[A-Z]/g, c => '_' + c.toLowerCase())
 }

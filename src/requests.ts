@@ -45,6 +45,8 @@ const DISCARDS: Record<Discard, RequestErrorCode> = {
 export class RequestTable {
   /** Answers dropped: for a request no longer waiting (timed out, aborted, failed), or from a member other than the one asked. */
   late = 0
+  /** Told of each request that succeeded: its channel and ms from the call to the answer (the end, for a stream). */
+  onSucceeded: ((channel: string, ms: number) => void) | undefined
   readonly #host: RouterHost
   readonly #pending = new Map<number, Pending>()
   #nextId = 1
@@ -142,6 +144,7 @@ abstract class Pending implements EnvelopeOwner {
   /** Handed to the stream: an answer may come, and a give-up must be sent as a cancel. */
   onStream = false
   done = false
+  readonly startedAt = performance.now()
   readonly #timeout: number
   readonly #signal: AbortSignal | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -207,6 +210,7 @@ abstract class Pending implements EnvelopeOwner {
   succeed (value?: Uint8Array): void {
     if (!this.finish(false)) return
     this.core.requests.succeeded++
+    this.table.onSucceeded?.(this.core.spec.name, performance.now() - this.startedAt)
     this.settle(undefined, value)
   }
 

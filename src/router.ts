@@ -114,6 +114,10 @@ export class Router {
     return channel
   }
 
+  channels (): Channel[] {
+    return [...this.#channels.values()].map(core => core.channel)
+  }
+
   send (core: ChannelCore, to: NodeId, data: Uint8Array, options: SendOptions | undefined): void {
     this.#host.assertStarted()
     this.#check(data, options)

@@ -144,6 +144,29 @@ describe('libp2p metrics: a Prometheus scrape of a real registry', () => {
     assert.equal((await scrape()).get(member('dropped_total', 'c')), 24)
   })
 
+  it('per-channel figures (summed over members) and a request duration histogram per channel', async () => {
+    const votesA = a.channel('votes', { priority: 0 })
+    const votesB = b.channel('votes', { priority: 0 })
+    const blocksA = a.channel('blocks')
+    b.channel('blocks').handle(data => data)
+    let got = 0
+    votesB.onMessage(() => { got++ })
+    for (let i = 0; i < 4; i++) votesA.send('b', text(`v${i}`))
+    votesA.send('b', text('k1'), { key: 'k' })
+    votesA.send('b', text('k2'), { key: 'k' })
+    for (let i = 0; i < 3; i++) await blocksA.request('b', text(`q${i}`))
+    await waitUntil(() => got >= 5, 20_000, 'votes at b')
+    const scraped = await scrape()
+    const channel = (figure: string, name: string): number | undefined => scraped.get(key(`consensus_net_${figure}`, 'channel', name))
+    const sum = (name: string, field: 'sent' | 'superseded'): number => Object.values(a.channels().find(c => c.name === name)!.stats().members).reduce((n, m) => n + m[field], 0)
+    assert.equal(channel('channel_sent_total', 'votes'), sum('votes', 'sent'))
+    assert.ok(sum('votes', 'sent') >= 5)
+    assert.equal(channel('requests_succeeded_total', 'blocks'), 3)
+    assert.equal(channel('requests_sent_total', 'blocks'), 3)
+    assert.equal(scraped.get('consensus_net_request_duration_seconds_count{channel="blocks"}'), 3)
+    assert.ok((scraped.get('consensus_net_request_duration_seconds_sum{channel="blocks"}') ?? 0) > 0)
+  })
+
   it('after stop() a scrape still works: gauges read 0, counters keep their totals', async () => {
     const sent = (await scrape()).get(member('sent_total', 'b'))
     await a.stop()
