@@ -123,7 +123,8 @@ export class Lane {
 
   constructor (spec: LaneSpec) {
     this.spec = spec
-    this.ring = new RingBuffer(spec.sendBufferSize, spec.sendBufferBytes)
+    // the lane enforces its bounds itself (push): holes and unacknowledged messages are not the ring's to count
+    this.ring = new RingBuffer(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     if (spec.reliable) this.#unacked = new RingBuffer(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   }
 
@@ -157,11 +158,22 @@ export class Lane {
     this.dropped++
   }
 
-  /** Queues a plain message or an envelope, dropping the oldest queued to make room. */
+  /**
+   * Queues a plain message or an envelope, first dropping the oldest queued while the lane's
+   * bounds would be exceeded: messages queued (holes left by messages taken back do not count)
+   * and, on a reliable lane, unacknowledged ones count against `sendBufferSize` and
+   * `sendBufferBytes`. A message larger than the byte bound on its own is kept, alone.
+   */
   push (item: Item): void {
+    const ring = this.ring
     const u = this.#unacked
-    if (u === undefined) this.ring.push(item, this.#onDrop)
-    else this.ring.push(item, this.#onDrop, u.length, u.bytes)
+    const otherLength = u === undefined ? 0 : u.length
+    const otherBytes = u === undefined ? 0 : u.bytes
+    const { sendBufferSize, sendBufferBytes } = this.spec
+    while (ring.length > 0 && (ring.length - this.#holes + otherLength >= sendBufferSize || ring.bytes + otherBytes + item.byteLength > sendBufferBytes)) {
+      this.#onDrop(ring.shift()!)
+    }
+    ring.push(item)
   }
 
   /**
@@ -175,7 +187,7 @@ export class Lane {
       if (old !== undefined) {
         this.superseded++
         const delta = data.byteLength - old.byteLength
-        if (this.ring.bytes + delta <= this.ring.maxBytes || this.ring.length === 1) {
+        if (this.ring.bytes + (this.#unacked?.bytes ?? 0) + delta <= this.spec.sendBufferBytes || this.queued === 1) {
           this.ring.resized(delta)
           old.data = data
           old.deadline = deadline
@@ -208,7 +220,7 @@ export class Lane {
     if (u !== undefined) {
       if (this.#replayed < u.length) return u.peek(this.#replayed)
       // the unacknowledged fill the bounds: wait for acknowledgements
-      if (u.length >= this.ring.maxLength || (u.bytes >= this.ring.maxBytes && u.length > 0)) return undefined
+      if (u.length >= this.spec.sendBufferSize || (u.bytes >= this.spec.sendBufferBytes && u.length > 0)) return undefined
     }
     for (;;) {
       const item = this.ring.peek(0)

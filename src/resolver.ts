@@ -8,7 +8,8 @@
  * - "get parent": with `group` and `pick`, fetching a key asks for its group, whose cached value
  *   then answers the siblings without another request;
  * - members are tried in order of a moving average of their response time, failures counting as
- *   a full timeout; an attempt that fails, times out, misses or is invalid moves on at once, and a
+ *   a full timeout, members not connected last (a request to one would wait in its queue for a
+ *   reconnect); an attempt that fails, times out, misses or is invalid moves on at once, and a
  *   slow first member is hedged by asking the next one in parallel.
  *
  * Wire (inside the channel's requests): a key is one byte (0: bytes, 1: UTF-8 string) and the
@@ -104,6 +105,8 @@ export interface ResolverNet {
   channel: (name: string, options: { priority: number, maxConcurrentRequests: number, requestTimeout: number }) => Channel
   members: () => NodeId[]
   readonly nodeId: NodeId | undefined
+  /** Which members have an open stream: the others are asked last. */
+  stats: () => { members: Record<NodeId, { connected: boolean }> }
 }
 
 const TIMEOUT = 5_000
@@ -274,7 +277,8 @@ export class Resolver {
   /** Asks the members for `key` until one has a valid value. */
   async #fly (key: Key, id: string, from: NodeId[] | undefined, signal: AbortSignal): Promise<Uint8Array> {
     const self = this.#net.nodeId
-    const candidates = this.#order((from ?? this.#net.members()).filter(n => n !== self)).slice(0, this.#o.attempts ?? Infinity)
+    const nodes = (from ?? this.#net.members()).filter(n => n !== self)
+    const candidates = this.#order(nodes, nodes.length === 0 ? {} : this.#net.stats().members).slice(0, this.#o.attempts ?? Infinity)
     if (candidates.length === 0) throw new ResolveError('no-members', 'no member to ask')
     const request = encodeKey(key)
     const s = this.#stats
@@ -322,7 +326,8 @@ export class Resolver {
             this.#sample(peer, Date.now() - started)
             missing++
           } else {
-            const value = answer.subarray(1)
+            // a copy: a view would keep the whole receive buffer alive in the cache, unaccounted for by maxBytes
+            const value = new Uint8Array(answer.subarray(1))
             if (this.#o.validate === undefined || this.#o.validate(key, value, node)) {
               peer.found++
               this.#sample(peer, Date.now() - started)
@@ -365,9 +370,10 @@ export class Resolver {
     })
   }
 
-  /** Members by their moving average of response time, fastest first (a member never asked: 0). */
-  #order (nodes: NodeId[]): NodeId[] {
-    return nodes.map((n, i) => ({ n, i, l: this.#peers.get(n)?.latency ?? 0 })).sort((a, b) => a.l - b.l || a.i - b.i).map(x => x.n)
+  /** Connected members first, then by their moving average of response time, fastest first (a member never asked: 0). */
+  #order (nodes: NodeId[], members: Record<NodeId, { connected: boolean }>): NodeId[] {
+    return nodes.map((n, i) => ({ n, i, down: members[n]?.connected === false ? 1 : 0, l: this.#peers.get(n)?.latency ?? 0 }))
+      .sort((a, b) => a.down - b.down || a.l - b.l || a.i - b.i).map(x => x.n)
   }
 
   #hedgeDelay (peer: Peer): number | undefined {
@@ -448,7 +454,7 @@ function encodeKey (key: Key): Uint8Array {
 
 function decodeKey (data: Uint8Array): Key {
   if (data.byteLength === 0) throw new Error('empty key')
-  return data[0] === 1 ? decoder.decode(data.subarray(1)) : data.slice(1)
+  return data[0] === 1 ? decoder.decode(data.subarray(1)) : new Uint8Array(data.subarray(1)) // a copy: `data` may be a Buffer, whose slice() is a view
 }
 
 /** A Map key for `key`: strings and bytes never collide. */

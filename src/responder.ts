@@ -72,16 +72,16 @@ export class Responder {
     for (const byId of this.#serving.values()) for (const s of byId.values()) s.abort()
   }
 
-  /** Queues `kind` for request `id` of `to` on `core`'s lane; false if `to` is no longer a member. */
-  send (to: NodeId, core: ChannelCore, kind: number, id: number, data: Uint8Array, owner: EnvelopeOwner): boolean {
+  /** Queues `kind` (with error code `n`, or -1) for request `id` of `to` on `core`'s lane; false if `to` is no longer a member. */
+  send (to: NodeId, core: ChannelCore, kind: number, id: number, data: Uint8Array, owner: EnvelopeOwner, n = -1): boolean {
     const out = this.#host.outbox(to)
     if (out === undefined) return false
-    out.lanes.open(core.spec).push(new Envelope(kind, data, id, -1, undefined, Infinity, owner))
+    out.lanes.open(core.spec).push(new Envelope(kind, data, id, n, undefined, Infinity, owner))
     out.schedule()
     return true
   }
 
-  /** Answers request `id` of `to` with an error, on the control lane. */
+  /** Answers request `id` of `to` with an error, on the control lane (before it is served: busy, no-handler; or an answer was dropped). */
   error (to: NodeId, id: number, code: number, message: string): void {
     const out = this.#host.outbox(to)
     if (out === undefined) return
@@ -215,8 +215,12 @@ class Serving implements EnvelopeOwner {
     return false
   }
 
+  /**
+   * The handler failed: on the channel's lane, like its answers, so the error never overtakes
+   * parts of a stream still queued there (the control lane goes first).
+   */
   #error (code: number, message: string): void {
-    this.responder.error(this.from, this.id, code, message)
+    this.responder.send(this.from, this.core, FRAME_ERROR, this.id, cut(message), this, code)
   }
 }
 

@@ -1,0 +1,148 @@
+/** The resolver's Cache (cache.ts) on a fake clock: LRU order, the entry and byte bounds, ttl and negativeTtl. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Cache, CACHE_MAX_BYTES, CACHE_MAX_ENTRIES, CACHE_NEGATIVE_TTL, CACHE_TTL, MISSING, type CacheOptions } from '../src/cache.ts'
+
+/** A cache whose clock the test moves. */
+function cache (options: CacheOptions = {}): { c: Cache, clock: { now: number } } {
+  const clock = { now: 1_000 }
+  return { c: new Cache(options, () => clock.now), clock }
+}
+
+const bytes = (n: number, fill = 1): Uint8Array => new Uint8Array(n).fill(fill)
+
+/** Whether `key` is held (a read: it becomes the most recently used). */
+function holds (c: Cache, key: string): boolean {
+  return c.get(key) !== undefined
+}
+
+describe('Cache', () => {
+  it('has bounded defaults and rejects options that are not non-negative integers', () => {
+    const c = new Cache()
+    assert.deepEqual([c.maxEntries, c.maxBytes, c.ttl, c.negativeTtl], [CACHE_MAX_ENTRIES, CACHE_MAX_BYTES, CACHE_TTL, CACHE_NEGATIVE_TTL])
+    for (const bad of [{ maxEntries: -1 }, { maxBytes: 1.5 }, { ttl: Number.NaN }, { negativeTtl: Infinity }]) {
+      assert.throws(() => new Cache(bad), RangeError, JSON.stringify(bad))
+    }
+  })
+
+  it('get answers a value, MISSING for a key known missing, or undefined', () => {
+    const { c } = cache()
+    c.set('v', bytes(3))
+    c.setMissing('m')
+    assert.deepEqual(c.get('v'), bytes(3))
+    assert.equal(c.get('m'), MISSING)
+    assert.equal(c.get('none'), undefined)
+    assert.deepEqual([c.size, c.bytes], [2, 3])
+  })
+
+  it('evicts the least recently used beyond maxEntries; a read makes an entry the most recently used', () => {
+    const { c } = cache({ maxEntries: 3 })
+    for (const k of ['a', 'b', 'c']) c.set(k, bytes(1))
+    assert.ok(holds(c, 'a')) // order now b, c, a
+    c.set('d', bytes(1)) // evicts b
+    assert.equal(c.size, 3)
+    assert.equal(c.get('b'), undefined)
+    c.setMissing('e') // a missing mark is an entry too: evicts c
+    assert.equal(c.get('c'), undefined)
+    assert.deepEqual([holds(c, 'a'), holds(c, 'd'), c.get('e')], [true, true, MISSING])
+    assert.deepEqual([c.size, c.bytes], [3, 2])
+  })
+
+  it('replacing a key makes it the most recently used and counts its bytes once', () => {
+    const { c } = cache({ maxEntries: 2 })
+    c.set('a', bytes(5))
+    c.set('b', bytes(1))
+    c.set('a', bytes(2)) // order b, a
+    assert.equal(c.bytes, 3)
+    c.set('c', bytes(1)) // evicts b
+    assert.equal(c.get('b'), undefined)
+    assert.deepEqual(c.get('a'), bytes(2))
+    c.setMissing('a') // a value replaced by a missing mark frees its bytes
+    assert.deepEqual([c.size, c.bytes], [2, 1])
+  })
+
+  it('evicts the least recently used beyond maxBytes, and never holds a value larger than maxBytes', () => {
+    const { c } = cache({ maxBytes: 10 })
+    c.set('a', bytes(4))
+    c.set('b', bytes(4))
+    c.get('a') // order b, a
+    c.set('c', bytes(4)) // 12 bytes: evicts b
+    assert.deepEqual([c.size, c.bytes], [2, 8])
+    assert.equal(c.get('b'), undefined)
+    c.set('big', bytes(11))
+    assert.equal(c.get('big'), undefined)
+    assert.deepEqual([c.size, c.bytes], [2, 8])
+    // a too-large value for a key already held removes the old value
+    c.set('a', bytes(11))
+    assert.equal(c.get('a'), undefined)
+    assert.deepEqual([c.size, c.bytes], [1, 4])
+    c.set('full', bytes(10)) // exactly maxBytes: held, everything else evicted
+    assert.deepEqual([c.size, c.bytes], [1, 10])
+  })
+
+  it('a value expires after ttl: a read then misses and frees it', () => {
+    const { c, clock } = cache({ ttl: 100 })
+    c.set('a', bytes(4))
+    clock.now += 99
+    assert.deepEqual(c.get('a'), bytes(4)) // reading does not extend the ttl
+    clock.now += 1
+    assert.equal(c.get('a'), undefined)
+    assert.deepEqual([c.size, c.bytes], [0, 0])
+    // set again: a new ttl from now
+    c.set('a', bytes(4))
+    clock.now += 50
+    c.set('a', bytes(4))
+    clock.now += 99
+    assert.deepEqual(c.get('a'), bytes(4))
+  })
+
+  it('a missing mark expires after negativeTtl, independently of ttl', () => {
+    const { c, clock } = cache({ ttl: 1_000, negativeTtl: 50 })
+    c.setMissing('m')
+    c.set('v', bytes(1))
+    clock.now += 49
+    assert.equal(c.get('m'), MISSING)
+    clock.now += 1
+    assert.equal(c.get('m'), undefined)
+    assert.deepEqual(c.get('v'), bytes(1))
+    assert.equal(c.size, 1)
+  })
+
+  it('ttl 0 and negativeTtl 0 hold nothing (and drop what was held for the key)', () => {
+    const { c } = cache({ ttl: 0, negativeTtl: 0 })
+    c.set('v', bytes(1))
+    c.setMissing('m')
+    assert.deepEqual([c.size, c.bytes, c.get('v'), c.get('m')], [0, 0, undefined, undefined])
+    const { c: d } = cache({ negativeTtl: 0 })
+    d.set('k', bytes(2))
+    d.setMissing('k') // "missing now" must not leave the old value behind
+    assert.deepEqual([d.size, d.bytes, d.get('k')], [0, 0, undefined])
+  })
+
+  it('maxEntries 0 holds nothing', () => {
+    const { c } = cache({ maxEntries: 0 })
+    c.set('v', bytes(1))
+    c.setMissing('m')
+    assert.deepEqual([c.size, c.bytes], [0, 0])
+  })
+
+  it('delete removes a value or a missing mark and says whether there was one', () => {
+    const { c } = cache()
+    c.set('v', bytes(3))
+    c.setMissing('m')
+    assert.equal(c.delete('v'), true)
+    assert.equal(c.delete('m'), true)
+    assert.equal(c.delete('v'), false)
+    assert.deepEqual([c.size, c.bytes], [0, 0])
+  })
+
+  it('expired entries never read still count against the bounds, and are evicted first when least recently used', () => {
+    const { c, clock } = cache({ maxEntries: 2, ttl: 10 })
+    c.set('old', bytes(1))
+    clock.now += 20
+    c.set('a', bytes(1))
+    c.set('b', bytes(1)) // evicts the expired 'old', the least recently used
+    assert.deepEqual([c.size, c.bytes], [2, 2])
+    assert.deepEqual([holds(c, 'a'), holds(c, 'b')], [true, true])
+  })
+})
