@@ -2,7 +2,7 @@
  * Starts the nodes of one contender, each in its own worker process, and connects them: node i is
  * named 'n<i>' and carries index i in its payloads.
  */
-import type { ChannelSpec, ContenderName } from './contenders/contender.ts'
+import type { ChannelSpec, ContenderName, ResolverSpec } from './contenders/contender.ts'
 import type { Requests } from './protocol.ts'
 import { Worker } from './workers.ts'
 
@@ -23,6 +23,8 @@ export interface StartOptions {
   /** See EndpointInit.channels and EndpointInit.respond. */
   channels?: ChannelSpec[]
   respond?: number
+  /** See EndpointInit.resolver. */
+  resolver?: ResolverSpec
   /** Index of the first node (names and payload indexes). */
   firstIndex?: number
   timeoutMs?: number
@@ -40,7 +42,8 @@ export async function startCluster (contender: ContenderName, count: number, opt
       ...(opts.options === undefined ? {} : { options: opts.options }),
       loopback: opts.loopback === true,
       ...(opts.channels === undefined ? {} : { channels: opts.channels }),
-      ...(opts.respond === undefined ? {} : { respond: opts.respond })
+      ...(opts.respond === undefined ? {} : { respond: opts.respond }),
+      ...(opts.resolver === undefined ? {} : { resolver: opts.resolver })
     }, opts.timeoutMs ?? 60_000)))
     cluster.addrs = inits.map(r => pickAddr(r.addrs[0]))
     cluster.rssAfterInit = inits.map(r => r.rss)

@@ -54,6 +54,32 @@ export interface Profile {
     /** The flood runs alone this long first, so that the queue is full when the votes start. */
     fillMs: number
   }
+  resolver: {
+    repeats: number
+    /** Fetches per trial, spread over the nodes, and the keys they draw from (Zipf, exponent `zipf`). */
+    fetches: number
+    keys: number
+    zipf: number
+    nodes: number
+    /** Fetches outstanding per node. */
+    concurrency: number
+    /** How long `produce` takes, and the slowed member's. */
+    produceMs: number
+    slowMs: number
+    valueSize: number
+  }
+  chaos: {
+    /** Faults per trial (cuts and blackholes, drawn from a seed). */
+    faults: number
+    repeats: number
+    /** Messages per second on each of the two channels. */
+    rate: number
+    /** A blackhole lasts [min, max) ms; between faults the link is healthy [min, max) ms. */
+    blackholeMs: [number, number]
+    gapMs: [number, number]
+    deadLinkTimeout: number
+  }
+  reliable: { repeats: number, count: number }
 }
 
 export const QUICK: Profile = {
@@ -74,7 +100,10 @@ export const QUICK: Profile = {
   scale: { nodes: 32, repeats: 1, variants: ['createConsensusNet'] },
   isolation: { receivers: 4, count: 400_000, repeats: 2 },
   reqresp: { repeats: 3, concurrency: 64, count: 30_000, streamPerRequestCount: 3000, latencyRate: 200, latencyMs: 3000 },
-  priority: { repeats: 3, voteRate: 100, voteMs: 4000, floodSize: 4096, fillMs: 1000 }
+  priority: { repeats: 3, voteRate: 100, voteMs: 4000, floodSize: 4096, fillMs: 1000 },
+  resolver: { repeats: 3, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
+  chaos: { faults: 20, repeats: 1, rate: 2500, blackholeMs: [300, 2000], gapMs: [300, 1000], deadLinkTimeout: 1000 },
+  reliable: { repeats: 5, count: 300_000 }
 }
 
 export const FULL: Profile = {
@@ -95,5 +124,8 @@ export const FULL: Profile = {
   scale: { nodes: 32, repeats: 3, variants: ['createConsensusNet', 'inbound limit lifted'] },
   isolation: { receivers: 4, count: 800_000, repeats: 5 },
   reqresp: { repeats: 7, concurrency: 64, count: 100_000, streamPerRequestCount: 10_000, latencyRate: 200, latencyMs: 10_000 },
-  priority: { repeats: 5, voteRate: 100, voteMs: 10_000, floodSize: 4096, fillMs: 1000 }
+  priority: { repeats: 5, voteRate: 100, voteMs: 10_000, floodSize: 4096, fillMs: 1000 },
+  resolver: { repeats: 7, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
+  chaos: { faults: 40, repeats: 3, rate: 2500, blackholeMs: [300, 3000], gapMs: [300, 1500], deadLinkTimeout: 1000 },
+  reliable: { repeats: 7, count: 3_000_000 }
 }

@@ -2,7 +2,7 @@
  * The requests the parent process sends a worker process over IPC, and what each answers.
  * One worker hosts one node (or, for floods, several nodes of the same contender).
  */
-import type { ChannelSpec, ContenderName, RequestJob, RequestResult, SendJob, SendResult } from './contenders/contender.ts'
+import type { ChannelSpec, ContenderName, FetchJob, FetchResult, RequestJob, RequestResult, ResolverSpec, SendJob, SendResult } from './contenders/contender.ts'
 
 export interface CpuTime {
   /** CPU time used (user + system), ms. */
@@ -31,6 +31,7 @@ export interface Requests {
       loopback?: boolean
       channels?: ChannelSpec[]
       respond?: number
+      resolver?: ResolverSpec
     }
     result: { addrs: string[][], rss: number }
   }
@@ -72,6 +73,35 @@ export interface Requests {
     args: { job: RequestJob }
     result: { results: RequestResult[], cpu: CpuTime }
   }
+  /** Every hosted node runs the fetch job (the resolver scenario) and times each fetch. */
+  fetch: {
+    args: { job: FetchJob }
+    result: { results: FetchResult[], cpu: CpuTime }
+  }
+  /** From now on, every hosted node's key-value service takes this long to produce a value. */
+  'produce-delay': {
+    args: { ms: number }
+    result: Record<string, never>
+  }
+  /**
+   * Tracks every payload of `trials` by sequence number from now on (alongside 'recv-start'):
+   * unique ones, duplicates, ones older than one already delivered, and the arrival time of
+   * every delivery (at most `maxArrivals` per trial). Sequence numbers at or above `maxSeq` are
+   * counted apart.
+   */
+  'track-start': {
+    args: { trials: number[], maxSeq: number, maxArrivals: number }
+    result: Record<string, never>
+  }
+  /** Distinct sequence numbers delivered so far, per tracked trial. */
+  'track-count': {
+    args: Record<string, never>
+    result: { unique: Record<number, number> }
+  }
+  'track-stop': {
+    args: Record<string, never>
+    result: { trials: TrackResult[] }
+  }
   'memory-start': {
     args: { intervalMs: number }
     result: { rss: number }
@@ -107,6 +137,20 @@ export interface Requests {
     args: Record<string, never>
     result: Record<string, never>
   }
+}
+
+export interface TrackResult {
+  trial: number
+  /** Distinct sequence numbers delivered. */
+  unique: number
+  /** Deliveries of a sequence number already delivered. */
+  duplicates: number
+  /** First deliveries of a sequence number lower than one delivered before. */
+  reordered: number
+  /** Deliveries with a sequence number >= maxSeq (not tracked). */
+  outOfRange: number
+  /** Arrival time of every delivery, in order (wall-clock ms). */
+  arrivals: Float64Array
 }
 
 export type RequestName = keyof Requests

@@ -80,7 +80,7 @@ function paramText (p: Params): string {
 
 interface Table { title: string, header: string[], rows: string[][] }
 
-const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority']
+const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority', 'reliable', 'resolver', 'chaos']
 
 function tables (results: Results): Table[] {
   const figures = results.figures()
@@ -142,6 +142,9 @@ const METHOD = `How it is measured (benchmarks/, one concept per file):
 - Memory: RSS sampled every 10 ms; "live JS memory" is heap used + external after two full GCs; the control runs the same payload allocation loop with no network.
 - Request/response: the requester keeps a fixed number of requests outstanding (each completion issues the next) or offers a fixed rate; a round trip runs from before the request is built until its whole response (which must carry the request's header back) is in hand. This project uses \`channel.request\` with the responder's \`maxConcurrentRequests\` raised to 128 (default 16); the raw baseline opens one stream per request (\`dialProtocol\`, write, close, read until the responder closes), with libp2p's per-connection stream limits (32 in, 64 out) raised to 1,024.
 - Priority: the flood tops its queue up every millisecond to just under the 32 MiB bound (the figure "flood queued (min)" is the lowest depth seen at those checks), so it never empties and drops nothing; the 256 B messages run at 100/s after the queue has filled.
+- Reliable: one pair of nodes opens two channels of the same priority, one \`{ reliable: true }\`, and sends 256 B as fast as it goes on one at a time (paced on its queue as in link), taking turns round by round with the default channel as a reference; the ratio is reliable / unreliable within a round.
+- Resolver: 4 nodes each serve every key (\`produce\` sleeps a few ms, 1 KiB values); 1,000 fetches over 100 keys drawn with a seeded Zipf skew (exponent 1) are spread over the 4 nodes, 8 outstanding per node, with new keys every trial. Columns: \`net.resolver\` with default options, the same with \`hedge: false\`, and a naive \`channel.request\` per fetch to a random other member whose handler produces every request. "One member at 200 ms": that member's \`produce\` sleeps 200 ms (a different member each round); it keeps fetching, and its resolver cache answers what it already holds. Figures are summed over the nodes from \`resolver.stats()\`.
+- Chaos: two nodes over TCP where every connection between them goes through a userspace proxy (\`test/fixtures/tcp-proxy.ts\`, one in front of each node); a seeded schedule of cuts (RST), holding blackholes (nothing forwarded or closed, held bytes released on heal) and dropping blackholes (bytes discarded) hits both proxies at once while 256 B messages flow at a steady rate on a reliable and an unreliable channel, with \`deadLinkTimeout\` 1 s. The receiver tracks every sequence number; "lost uncounted" is sent - delivered - the sender's counted \`dropped\`.
 - "event-loop delay" (\`monitorEventLoopDelay\`, 1 ms resolution) and "GC pause" (\`PerformanceObserver\` 'gc' entries) are recorded in each process over a trial: time a message waits for a busy event loop or a GC pause is not spent in the library's queues, and no priority can shorten it.`
 
 /** Contender names as the README reads them. */
@@ -167,6 +170,12 @@ export function formatMarkdown (results: Results, info: RunInfo, mach: Record<st
 
 const COLORS: Record<string, string> = {
   'consensus-net': '#1f77b4',
+  'unreliable channel': '#1f77b4',
+  'reliable channel': '#17becf',
+  'default channel (net.send)': '#aec7e8',
+  resolver: '#1f77b4',
+  'resolver, hedge: false': '#17becf',
+  'naive: request per fetch': '#ff7f0e',
   'raw-per-message': '#ff7f0e',
   'raw-packed': '#2ca02c',
   'raw-stream-per-request': '#8c564b',
@@ -233,7 +242,9 @@ export function formatSvg (results: Results, info: RunInfo): string {
     ...groupBy(pick('link', 'msgs/s'), f => `link, one sender to one receiver, ${f.params.size} B`),
     ...groupBy(pick('broadcast', 'msgs/s'), f => `broadcast, N = ${f.params.nodes}, all nodes sending 256 B`),
     ...groupBy(pick('isolation', 'msgs/s'), f => `isolation, to 3 healthy members, ${f.params.run}`),
-    ...groupBy(pick('reqresp', 'req/s').filter(f => !String(f.params.load).endsWith('/s')), f => `request/response, 256 B, ${f.params.load} (requests/s)`)
+    ...groupBy(pick('reqresp', 'req/s').filter(f => !String(f.params.load).endsWith('/s')), f => `request/response, 256 B, ${f.params.load} (requests/s)`),
+    ...groupBy(pick('reliable', 'msgs/s'), () => 'reliable vs unreliable channel, one sender to one receiver, 256 B'),
+    ...groupBy(pick('chaos', 'msgs/s during faults'), () => 'chaos: delivered while the link is cut and blackholed')
   ]
   const latencyGroups: Group[] = []
   const latencyLabel = (scenario: string, f: Figure): string => {
@@ -260,6 +271,13 @@ export function formatSvg (results: Results, info: RunInfo): string {
         text: `p99 ${fmt(f.median, 'ms')} ms (p50 ${p50 === undefined ? '-' : fmt(p50.median, 'ms')}, max ${max === undefined ? '-' : fmt(max.median, 'ms')})`
       })
     }
+  }
+  for (const f of pick('resolver', 'fetch p99')) {
+    const label = `resolver fetch, 1,000 over 100 Zipf keys, ${f.params.case}`
+    let g = latencyGroups.find(x => x.label === label)
+    if (g === undefined) { g = { label, bars: [] }; latencyGroups.push(g) }
+    const p50 = figures.find(x => x.scenario === 'resolver' && x.metric === 'fetch p50' && x.contender === f.contender && x.params.case === f.params.case)
+    g.bars.push({ label: f.contender, value: f.median, color: COLORS[f.contender] ?? '#777', text: `p99 ${fmt(f.median, 'ms')} ms (p50 ${p50 === undefined ? '-' : fmt(p50.median, 'ms')})` })
   }
   const a = panel('Delivered messages/s; requests/s for request/response (higher is better)', 'msg/s', throughput, 30, width)
   const b = panel('Latency p99, ms: one-way; round trip for request/response (lower is better)', 'ms', latencyGroups, 30 + a.height + 10, width)

@@ -12,6 +12,9 @@ import { scale } from './scenarios/scale.ts'
 import { isolation } from './scenarios/isolation.ts'
 import { reqresp } from './scenarios/reqresp.ts'
 import { priority } from './scenarios/priority.ts'
+import { resolver } from './scenarios/resolver.ts'
+import { chaos } from './scenarios/chaos.ts'
+import { reliable } from './scenarios/reliable.ts'
 import { FULL, QUICK } from './profile.ts'
 import { Progress } from './progress.ts'
 import { Results } from './results.ts'
@@ -21,7 +24,7 @@ import type { Scenario, ScenarioContext } from './scenario.ts'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority]
+const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority, reliable, resolver, chaos]
 
 function usage (): string {
   return [

@@ -5,9 +5,9 @@
  * a benchmark run.
  */
 import { loadContender } from './contenders/registry.ts'
-import { readSentAt, readTrial, wallNow } from './payload.ts'
+import { readSentAt, readSeq, readTrial, wallNow } from './payload.ts'
 import type { Endpoint } from './contenders/contender.ts'
-import type { CpuTime, EventMessage, Pauses, ReplyMessage, RequestMessage, RequestName, Requests } from './protocol.ts'
+import type { CpuTime, EventMessage, Pauses, ReplyMessage, RequestMessage, RequestName, Requests, TrackResult } from './protocol.ts'
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks'
 
 if (process.send === undefined) {
@@ -44,7 +44,33 @@ function cpuSince (start: NodeJS.CpuUsage, wallStart: number): CpuTime {
   return { cpuMs: (d.user + d.system) / 1000, wallMs: wallNow() - wallStart }
 }
 
+/** Per-sequence-number tracking of some trials ('track-start'): duplicates, order, arrivals. */
+interface Tracked { seen: Uint8Array, maxSeen: number, result: TrackResult, arrivalCount: number }
+let tracked: Map<number, Tracked> | undefined
+
+function track (t: Tracked, payload: Uint8Array): void {
+  const r = t.result
+  if (t.arrivalCount < r.arrivals.length) r.arrivals[t.arrivalCount++] = wallNow()
+  const seq = readSeq(payload)
+  if (seq >= t.seen.length) {
+    r.outOfRange++
+    return
+  }
+  if (t.seen[seq] !== 0) {
+    r.duplicates++
+    return
+  }
+  t.seen[seq] = 1
+  r.unique++
+  if (seq < t.maxSeen) r.reordered++
+  else t.maxSeen = seq
+}
+
 function onPayload (payload: Uint8Array): void {
+  if (tracked !== undefined) {
+    const t = tracked.get(readTrial(payload))
+    if (t !== undefined) track(t, payload)
+  }
   if (recv.trial < 0) return
   const trial = readTrial(payload)
   if (trial !== recv.trial) {
@@ -132,7 +158,7 @@ const pauses = {
 type Handler<K extends RequestName> = (args: Requests[K]['args']) => Promise<Requests[K]['result']>
 
 const handlers: { [K in RequestName]: Handler<K> } = {
-  async init ({ contender, nodes, options, loopback, channels, respond }) {
+  async init ({ contender, nodes, options, loopback, channels, respond, resolver }) {
     const factory = await loadContender(contender)
     endpoints = []
     for (const n of nodes) {
@@ -141,7 +167,8 @@ const handlers: { [K in RequestName]: Handler<K> } = {
         ...(options === undefined ? {} : { options }),
         loopback: loopback === true,
         ...(channels === undefined ? {} : { channels }),
-        ...(respond === undefined ? {} : { respond })
+        ...(respond === undefined ? {} : { respond }),
+        ...(resolver === undefined ? {} : { resolver })
       }, onPayload))
     }
     return { addrs: endpoints.map(e => e.addrs()), rss: process.memoryUsage.rss() }
@@ -202,6 +229,42 @@ const handlers: { [K in RequestName]: Handler<K> } = {
       return await e.request(job, signal)
     }))
     return { results, cpu: cpuSince(cpuStart, wallStart) }
+  },
+  async fetch ({ job }) {
+    const signal = AbortSignal.timeout(Math.round(Math.max(1000, job.deadline - wallNow() + job.timeoutMs + 30_000)))
+    const cpuStart = process.cpuUsage()
+    const wallStart = wallNow()
+    const results = await Promise.all(endpoints.map(async e => {
+      if (e.fetch === undefined) throw new Error(`${e.nodeId}: this contender does not run fetch jobs`)
+      return await e.fetch(job, signal)
+    }))
+    return { results, cpu: cpuSince(cpuStart, wallStart) }
+  },
+  async 'produce-delay' ({ ms }) {
+    for (const e of endpoints) {
+      if (e.setProduceDelay === undefined) throw new Error(`${e.nodeId}: this contender has no key-value service`)
+      e.setProduceDelay(ms)
+    }
+    return {}
+  },
+  async 'track-start' ({ trials, maxSeq, maxArrivals }) {
+    tracked = new Map(trials.map(trial => [trial, {
+      seen: new Uint8Array(maxSeq),
+      maxSeen: -1,
+      arrivalCount: 0,
+      result: { trial, unique: 0, duplicates: 0, reordered: 0, outOfRange: 0, arrivals: new Float64Array(maxArrivals) }
+    }]))
+    return {}
+  },
+  async 'track-count' () {
+    const unique: Record<number, number> = {}
+    for (const [trial, t] of tracked ?? []) unique[trial] = t.result.unique
+    return { unique }
+  },
+  async 'track-stop' () {
+    const t = tracked
+    tracked = undefined
+    return { trials: t === undefined ? [] : [...t.values()].map(x => ({ ...x.result, arrivals: x.result.arrivals.slice(0, x.arrivalCount) })) }
   },
   async 'memory-start' ({ intervalMs }) {
     if (memory.timer !== undefined) clearInterval(memory.timer)

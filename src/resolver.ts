@@ -10,7 +10,8 @@
  * - members are tried in order of a moving average of their response time, failures counting as
  *   a full timeout, members not connected last (a request to one would wait in its queue for a
  *   reconnect); an attempt that fails, times out, misses or is invalid moves on at once, and a
- *   slow first member is hedged by asking the next one in parallel.
+ *   slow first member is hedged by asking the next one in parallel (the member outrun gets what
+ *   it took so far as a sample, so a member that turned slow sinks in the order).
  *
  * Wire (inside the channel's requests): a key is one byte (0: bytes, 1: UTF-8 string) and the
  * key's bytes; an answer is one byte (1: found, then the value; 0: missing).
@@ -289,12 +290,18 @@ export class Resolver {
       let invalid = 0
       let settled = false
       let hedgeTimer: ReturnType<typeof setTimeout> | undefined
-      const attempts = new Set<AbortController>()
+      /** Attempts still waiting: their member and when they started. */
+      const attempts = new Map<AbortController, [Peer, number]>()
       const settle = (err: unknown, value?: Uint8Array): void => {
         settled = true
         clearTimeout(hedgeTimer)
         signal.removeEventListener('abort', onAbort)
-        for (const c of attempts) c.abort()
+        const now = Date.now()
+        for (const [c, [peer, started]] of attempts) {
+          c.abort()
+          // outrun by another member: what it took so far is a lower bound on its response time
+          if (err === undefined) this.#sample(peer, now - started)
+        }
         if (err === undefined) resolve(value!)
         else reject(err)
       }
@@ -305,11 +312,11 @@ export class Resolver {
         const node = candidates[next++]
         const peer = this.#peer(node)
         const controller = new AbortController()
-        attempts.add(controller)
+        const started = Date.now()
+        attempts.set(controller, [peer, started])
         running++
         peer.requests++
         s.networkRequests++
-        const started = Date.now()
         clearTimeout(hedgeTimer)
         const hedge = next < candidates.length ? this.#hedgeDelay(peer) : undefined
         if (hedge !== undefined) {

@@ -7,6 +7,11 @@
  * watches the queue (`stats().members[m].queued`) and waits while it is PACE_QUEUED deep (or
  * `job.queued`), yielding to the event loop after every batch: what an application that wants no
  * drops would write.
+ *
+ * The resolver scenario's key-value service (EndpointInit.resolver) is `net.resolver(name,
+ * { produce })` with default options, the same with `hedge: false`, and the naive baseline a
+ * user would write without the resolver: `channel.handle` that produces every request, and one
+ * `channel.request` per fetch to a member the caller picks.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -19,6 +24,8 @@ import { allocPayload, wallNow, writeHeader } from '../payload.ts'
 import type { EndpointFactory, SendJob } from './contender.ts'
 import { sendAtRate } from './pace.ts'
 import { responseTo, runRequests } from './requests.ts'
+import { runFetches, valueFor } from './fetches.ts'
+import type { Resolver } from '../../src/index.ts'
 
 type Channel = ReturnType<ConsensusNet['channel']>
 
@@ -72,6 +79,7 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
   for (const spec of init.channels ?? []) {
     const channel = net.channel(spec.name, {
       priority: spec.priority,
+      ...(spec.reliable === true ? { reliable: true } : {}),
       ...(spec.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: spec.maxConcurrentRequests })
     })
     channel.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
@@ -84,6 +92,25 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
     const channel = channels.get(name)
     if (channel === undefined) throw new Error(`channel ${name} was not opened at start`)
     return channel
+  }
+  // the resolver scenario's key-value service: every node serves every key
+  const kv = init.resolver
+  let produceMs = kv?.produceMs ?? 0
+  const resolvers = new Map<string, Resolver>()
+  const naive = { requests: 0, served: 0 }
+  let naiveChannel: Channel | undefined
+  if (kv !== undefined) {
+    const produce = async (key: string | Uint8Array): Promise<Uint8Array> => {
+      await sleep(produceMs) // the backend: a disk read, a database, a slow peer
+      return valueFor(typeof key === 'string' ? key : new TextDecoder().decode(key), kv.valueSize)
+    }
+    resolvers.set('resolver', net.resolver(kv.name, { produce }))
+    resolvers.set('resolver-nohedge', net.resolver(`${kv.name}-nohedge`, { produce, hedge: false }))
+    naiveChannel = net.channel(`${kv.name}-naive`, { priority: 4 })
+    naiveChannel.handle(async (data) => {
+      naive.served++
+      return await produce(new TextDecoder().decode(data))
+    })
   }
   let members = 0
   return {
@@ -162,7 +189,24 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
         return await channel.request(job.to, data, { timeout: job.timeoutMs })
       })
     },
-    stats: () => net.stats() as unknown as Record<string, unknown>,
+    async fetch (job, signal) {
+      if (kv === undefined || naiveChannel === undefined) throw new Error('fetch jobs need EndpointInit.resolver')
+      const encoder = new TextEncoder()
+      const resolver = resolvers.get(job.mode)
+      const channel = naiveChannel
+      return await runFetches(job, kv.valueSize, signal, async (key, to) => {
+        if (resolver !== undefined) return await resolver.fetch(key, { signal: AbortSignal.timeout(job.timeoutMs) })
+        naive.requests++
+        return await channel.request(to, encoder.encode(key), { timeout: job.timeoutMs })
+      })
+    },
+    setProduceDelay (ms) { produceMs = ms },
+    stats: () => {
+      const stats = net.stats() as unknown as Record<string, unknown>
+      if (channels.size > 0) stats.channels = Object.fromEntries([...channels].map(([name, ch]) => [name, ch.stats()]))
+      if (kv === undefined) return stats
+      return { ...stats, resolvers: Object.fromEntries([...resolvers].map(([mode, r]) => [mode, r.stats()])), naive: { ...naive } }
+    },
     stop
   }
 }

@@ -28,6 +28,8 @@ export interface EndpointInit {
   loopback?: boolean
   /** Channels this node opens at start (this project; both sides of a channel must open it). */
   channels?: ChannelSpec[]
+  /** The resolver scenario's key-value service (this project). */
+  resolver?: ResolverSpec
   /**
    * Request/response contenders: answer every request with this many bytes, the request's
    * header copied in (on every channel of `channels` that has `serve`, for this project).
@@ -44,6 +46,47 @@ export interface ChannelSpec {
   maxConcurrentRequests?: number
   /** Answer requests on this channel (with EndpointInit.respond bytes). */
   serve?: boolean
+  /** A reliable channel (`{ reliable: true }`): exactly-once, in order, across reconnects. */
+  reliable?: boolean
+}
+
+/**
+ * The key-value service of the resolver scenario, opened on every node: a resolver with default
+ * options (`name`), the same with `hedge: false` (`name`-nohedge), and, for the naive baseline, a
+ * plain channel (`name`-naive) whose handler produces every request it gets. Every node serves
+ * every key: `produce` sleeps `produceMs` (EndpointInit options may change it per node later),
+ * then answers `valueSize` bytes that start with the key.
+ */
+export interface ResolverSpec {
+  name: string
+  valueSize: number
+  produceMs: number
+}
+
+export type FetchMode = 'resolver' | 'resolver-nohedge' | 'naive'
+
+export interface FetchJob {
+  mode: FetchMode
+  /** In order; `to` is the member a naive fetch asks (the resolver chooses its own). */
+  fetches: Array<{ key: string, to: string }>
+  /** Fetches outstanding at once (closed loop). */
+  concurrency: number
+  /** Per fetch, ms. */
+  timeoutMs: number
+  /** Wall-clock ms after which no fetch is issued. */
+  deadline: number
+}
+
+export interface FetchResult {
+  issued: number
+  /** With the right value (it starts with its key and has the right size). */
+  succeeded: number
+  failed: number
+  errors: Record<string, number>
+  startedAt: number
+  endedAt: number
+  /** Time of each succeeded fetch, ms, in completion order. */
+  latencies: Float64Array
 }
 
 export interface SendJob {
@@ -131,6 +174,10 @@ export interface Endpoint {
   send(job: SendJob, signal: AbortSignal): Promise<SendResult>
   /** Request/response contenders: run the job's requests and time each round trip. */
   request?(job: RequestJob, signal: AbortSignal): Promise<RequestResult>
+  /** Key-value contenders: run the job's fetches and time each one. */
+  fetch?(job: FetchJob, signal: AbortSignal): Promise<FetchResult>
+  /** Key-value contenders: from now on `produce` (and the naive handler) sleeps this long. */
+  setProduceDelay?(ms: number): void
   stats(): Record<string, unknown>
   stop(): Promise<void>
 }

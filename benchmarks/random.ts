@@ -1,0 +1,42 @@
+/**
+ * Seeded randomness for the scenarios whose workload or fault schedule is drawn at random
+ * (resolver, chaos): the same seed gives the same draws, so a run can be replayed.
+ */
+
+/** mulberry32: a small, fast 32-bit generator; numbers in [0, 1). */
+export function seeded (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Draws ranks 0..n-1 with P(k) proportional to 1 / (k + 1)^s (Zipf), from `random`. */
+export function zipf (n: number, s: number, random: () => number): () => number {
+  const cdf = new Float64Array(n)
+  let sum = 0
+  for (let k = 0; k < n; k++) {
+    sum += 1 / (k + 1) ** s
+    cdf[k] = sum
+  }
+  return () => {
+    const x = random() * sum
+    let lo = 0
+    let hi = n - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (cdf[mid] < x) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+}
+
+/** Uniform in [min, max). */
+export function between (random: () => number, [min, max]: [number, number]): number {
+  return min + random() * (max - min)
+}
