@@ -241,7 +241,9 @@ export class Dispatcher {
         this.#write(stream, encodeKindFrame(FRAME_HELLO, this.#init.session, -1))
         const timeout = this.#init.deadLinkTimeout
         if (timeout > 0) {
-          heartbeat = setInterval(() => { this.#checkLink(stream, timeout) }, Math.max(1, Math.floor(timeout / 5)))
+          // checked every twentieth of the timeout: a dead link is found within the timeout, plus
+          // one heartbeat interval (timeout / 5) if it was idle, plus this granularity
+          heartbeat = setInterval(() => { this.#checkLink(stream, timeout) }, Math.max(1, Math.floor(timeout / 20)))
           heartbeat.unref?.()
         }
       }
@@ -293,7 +295,9 @@ export class Dispatcher {
       if (stream.writeStatus !== 'writable') return // closing: its 'close' event follows
       if (this.#channels && this.#written - this.#consumed >= this.#init.maxBytesInFlight) return // FRAME_FLOW resumes
       const batch = this.#pack(stream)
-      if (batch === undefined) continue // only holes, expired or unsupported frames: they are gone now
+      // nothing writable: every lane is empty, or waits (a reliable lane on acknowledgements);
+      // what is left will be written when an event (send, FLOW, ACK, drain) calls us again
+      if (batch === undefined) return
       let ok: boolean
       if (this.#written === this.#consumed) this.#progressAt = Date.now()
       try {

@@ -129,11 +129,22 @@ export class Lane {
   }
 
   /**
-   * What is left to write: messages queued (holes left by messages taken back are not counted),
-   * and on a reliable lane the unacknowledged ones not yet written again on this stream.
+   * What is left to write: messages queued (holes left by messages taken back are not counted;
+   * on a reliable lane, none while its unacknowledged messages fill its bounds), and on a
+   * reliable lane the unacknowledged ones not yet written again on this stream.
    */
   get length (): number {
-    return this.ring.length - this.#holes + (this.#unacked === undefined ? 0 : this.#unacked.length - this.#replayed)
+    const queued = this.ring.length - this.#holes
+    const u = this.#unacked
+    if (u === undefined) return queued
+    // while the unacknowledged fill the bounds nothing queued can be written (`peek` returns
+    // none): counting it would have a writer loop forever on a lane it cannot take from
+    return u.length - this.#replayed + (this.#full(u) ? 0 : queued)
+  }
+
+  /** Reliable lanes: the unacknowledged messages fill the lane's bounds; nothing more is written until acknowledgements come. */
+  #full (u: RingBuffer<Uint8Array>): boolean {
+    return u.length >= this.spec.sendBufferSize || (u.bytes >= this.spec.sendBufferBytes && u.length > 0)
   }
 
   /** Messages queued, not yet written. */
@@ -220,7 +231,7 @@ export class Lane {
     if (u !== undefined) {
       if (this.#replayed < u.length) return u.peek(this.#replayed)
       // the unacknowledged fill the bounds: wait for acknowledgements
-      if (u.length >= this.spec.sendBufferSize || (u.bytes >= this.spec.sendBufferBytes && u.length > 0)) return undefined
+      if (this.#full(u)) return undefined
     }
     for (;;) {
       const item = this.ring.peek(0)

@@ -1,0 +1,194 @@
+/**
+ * Dead-link detection (issue 8, part 2) over real libp2p nodes (TCP on 127.0.0.1): a link whose
+ * bytes stop while its sockets stay open (a userspace TCP proxy blackholing it, see
+ * fixtures/tcp-proxy.ts) is declared down after `deadLinkTimeout`, not before, and redialled;
+ * reliable messages written into it arrive after the redial, once. Busy and idle healthy links
+ * are never declared dead.
+ *
+ * Timing: `deadLinkTimeout` is 600 ms here, so a heartbeat every 120 ms. On this shared 2-core
+ * machine only lower bounds are asserted tightly ('peer:down' no earlier than the timeout minus
+ * a margin: it is the detector, not a socket closing); upper bounds are generous timeouts, and
+ * the measured delays are printed.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { Log } from './channel-helpers.ts'
+import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { TcpProxy } from './fixtures/tcp-proxy.ts'
+import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
+
+const TIMEOUT = 600
+const HEARTBEAT = TIMEOUT / 5
+/** 'peer:down' earlier than this after the blackhole began would not be the detector. */
+const EARLIEST = TIMEOUT - 150
+const INIT: CreateConsensusNetInit = { deadLinkTimeout: TIMEOUT }
+
+const cleanup: Array<{ stop: () => void | Promise<void> }> = []
+after(async () => { await stopAll(cleanup) })
+
+const delay = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+function portOf (net: ConsensusNet): number {
+  return Number(net.getMultiaddrs()[0].toString().split('/')[4])
+}
+
+interface Pair {
+  a: ConsensusNet
+  b: ConsensusNet
+  /** Forwards to a: carries the connections b dials. */
+  toA: TcpProxy
+  /** Forwards to b: carries the connections a dials. */
+  toB: TcpProxy
+}
+
+/**
+ * a and b, each reaching the other only through a proxy: a dials b at toB, b dials a at toA, so
+ * every connection between them passes through one of the two, whoever dialled it and whichever
+ * connection libp2p picks for a stream. Blackholing both proxies silences the link whatever
+ * connection a's and b's streams ride. Connected, both streams open.
+ */
+async function proxiedPair (): Promise<Pair> {
+  const [a, b] = await startNodes(2, INIT)
+  cleanup.push(a, b)
+  const toA = await TcpProxy.start(portOf(a))
+  const toB = await TcpProxy.start(portOf(b))
+  cleanup.push(toA, toB)
+  const membership = { a: toA.multiaddr(a.peerId.toString()), b: toB.multiaddr(b.peerId.toString()) }
+  await Promise.all([a.connect(membership), b.connect(membership)])
+  await Promise.all([a.waitFor(2), b.waitFor(2)])
+  return { a, b, toA, toB }
+}
+
+/** Direct connections, no proxy: a healthy link. Connected, both streams open. */
+async function directPair (): Promise<[ConsensusNet, ConsensusNet]> {
+  const [a, b] = await startNodes(2, INIT)
+  cleanup.push(a, b)
+  const membership = membershipOf([a, b])
+  await Promise.all([a.connect(membership), b.connect(membership)])
+  await Promise.all([a.waitFor(2), b.waitFor(2)])
+  return [a, b]
+}
+
+const downOf = async (net: ConsensusNet, node: string, ms = 10_000): Promise<unknown> =>
+  nextEvent(net, 'peer:down', (d: { node: string }) => d.node === node, ms)
+const upOf = async (net: ConsensusNet, node: string): Promise<unknown> =>
+  nextEvent(net, 'peer:up', (d: { node: string }) => d.node === node)
+
+/** Fails if `net` emits 'peer:down' within `ms`: a window of observation, nothing to wait for. */
+async function noDownFor (net: ConsensusNet, ms: number): Promise<void> {
+  let downs = 0
+  const onDown = (): void => { downs++ }
+  net.addEventListener('peer:down', onDown)
+  try {
+    await delay(ms)
+  } finally {
+    net.removeEventListener('peer:down', onDown)
+  }
+  assert.equal(downs, 0, `'peer:down' ${downs} times on a healthy link`)
+}
+
+describe('dead links', () => {
+  it('an idle link blackholed (bytes held, sockets open) is declared down by its heartbeat after deadLinkTimeout, not before; after the heal it is redialled and messages flow', async (t) => {
+    // Routing: through both proxies (proxiedPair), both blackholed both ways: nothing is sent, so
+    // only the heartbeat can notice.
+    const { a, b, toA, toB } = await proxiedPair()
+    const inbox = new Inbox(b)
+    const down = downOf(a, 'b')
+    const start = Date.now()
+    toA.blackhole('both', 'hold')
+    toB.blackhole('both', 'hold')
+    await down
+    const detected = Date.now() - start
+    // heal before the redial (its backoff is a timer; this runs on the event's microtask), so the new connection's handshake passes
+    toA.heal()
+    toB.heal()
+    t.diagnostic(`declared down after ${detected} ms (timeout ${TIMEOUT}, heartbeat ${HEARTBEAT})`)
+    assert.ok(detected >= EARLIEST, `'peer:down' after ${detected} ms: before the timeout, so not the detector`)
+    assert.equal(toA.cuts + toB.cuts, 0)
+
+    await upOf(a, 'b')
+    for (let i = 0; i < 10; i++) a.send('b', seq(i))
+    await inbox.waitCount(10)
+    assert.deepEqual(inbox.from('a').map(seqOf), Array.from({ length: 10 }, (_, i) => i))
+    assert.ok(a.stats().members.b.reconnects >= 1)
+  })
+
+  for (const mode of ['drop', 'hold'] as const) {
+    it(`reliable messages written into a blackholed link (${mode === 'drop' ? 'bytes discarded' : 'bytes held, then released'}) are delivered exactly once, in order, after the link is declared dead and redialled`, async (t) => {
+      // Routing: through both proxies, both blackholed both ways while a writes. 'drop': the
+      // written bytes are gone, only the replay brings them. 'hold': they reach b on the old
+      // connection at the heal too, and whichever copy comes second is suppressed.
+      const { a, b, toA, toB } = await proxiedPair()
+      const ra = a.channel('r', { reliable: true })
+      const log = new Log().listen(b.channel('r', { reliable: true }), 'r')
+      for (let i = 1; i <= 10; i++) ra.send('b', seq(i))
+      await log.waitFor('r', 10)
+      await waitUntil(() => ra.stats().members.b.unacked === 0, 20_000, 'a to have 1..10 acknowledged')
+
+      const down = downOf(a, 'b')
+      const start = Date.now()
+      toA.blackhole('both', mode)
+      toB.blackhole('both', mode)
+      for (let i = 11; i <= 30; i++) ra.send('b', seq(i)) // written into the dead link
+      await delay(0)
+      assert.equal(ra.stats().members.b.unacked, 20)
+      await down
+      const detected = Date.now() - start
+      toA.heal()
+      toB.heal()
+      t.diagnostic(`declared down after ${detected} ms (timeout ${TIMEOUT})`)
+      assert.ok(detected >= EARLIEST, `'peer:down' after ${detected} ms: before the timeout, so not the detector`)
+
+      await upOf(a, 'b')
+      for (let i = 31; i <= 40; i++) ra.send('b', seq(i))
+      await log.waitFor('r', 40)
+      await waitUntil(() => ra.stats().members.b.unacked === 0, 20_000, 'a to have everything acknowledged')
+      const got = log.of('r').map(e => seqOf(e.data))
+      assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i + 1))
+      const sent = ra.stats().members.b
+      const received = b.channel('r').stats().members.a
+      t.diagnostic(`retransmitted ${sent.retransmitted}, duplicatesSuppressed ${received.duplicatesSuppressed}, discarded by the proxies ${toA.discarded.forward + toA.discarded.backward + toB.discarded.forward + toB.discarded.backward} B`)
+      assert.equal(sent.dropped, 0)
+      assert.ok(sent.retransmitted >= 20, `retransmitted ${sent.retransmitted}`)
+      assert.equal(received.received, 40)
+      if (mode === 'drop') assert.equal(received.duplicatesSuppressed, 0) // the first copies never arrived
+      else assert.ok(received.duplicatesSuppressed <= sent.retransmitted)
+    })
+  }
+
+  it('a busy link is never declared dead: steady traffic over five timeouts, no \'peer:down\', everything delivered', async () => {
+    // Routing: direct, a healthy link.
+    const [a, b] = await directPair()
+    const inbox = new Inbox(b)
+    const payload = new Uint8Array(1024)
+    const watch = noDownFor(a, 5 * TIMEOUT)
+    const watchB = noDownFor(b, 5 * TIMEOUT)
+    let sent = 0
+    const end = Date.now() + 5 * TIMEOUT
+    // 100 messages of 1 KiB every 10 ms (~10 MB/s), for at most 5 timeouts and 100,000 messages
+    while (Date.now() < end && sent < 100_000) {
+      for (let i = 0; i < 100; i++) {
+        const m = payload.slice()
+        new DataView(m.buffer).setUint32(0, sent++)
+        a.send('b', m)
+      }
+      await delay(10)
+    }
+    await Promise.all([watch, watchB])
+    await inbox.waitCount(sent)
+    assert.equal(inbox.messages.length, sent)
+    assert.equal(a.stats().members.b.reconnects, 0)
+    assert.equal(a.stats().members.b.dropped, 0)
+  })
+
+  it('an idle link stays up: heartbeats keep it alive over five timeouts, and it still delivers at once', async () => {
+    // Routing: direct, a healthy link with nothing to send.
+    const [a, b] = await directPair()
+    await Promise.all([noDownFor(a, 5 * TIMEOUT), noDownFor(b, 5 * TIMEOUT)])
+    assert.equal(a.stats().members.b.reconnects, 0)
+    assert.equal(b.stats().members.a.reconnects, 0)
+    const inbox = new Inbox(b)
+    a.send('b', seq(1))
+    await inbox.waitCount(1, 2_000)
+  })
+})
