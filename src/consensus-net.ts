@@ -294,7 +294,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const next = parseMembership(membership, this.peerId.toString())
     const diff = diffMembership(this.#membership, next)
-    const promoted: Array<[MemberState, Held, Receiver | undefined]> = []
+    const promoted: Array<[MemberState, Held, Receiver | undefined, boolean]> = []
 
     // 1. the structure, in one synchronous step: no user code runs until it is consistent
     this.#applying = true
@@ -323,7 +323,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
         if (held == null) continue
         // live messages can only arrive on a later I/O event, so after the held ones below
         if (held.receiver != null) this.#attach(held.receiver, state)
-        promoted.push([state, held.held, held.receiver])
+        promoted.push([state, held.held, held.receiver, held.lostReliable])
       }
     } finally {
       this.#applying = false
@@ -334,9 +334,12 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const deferred = this.#deferred
     this.#deferred = []
     for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })
-    for (const [state, held, receiver] of promoted) {
+    for (const [state, held, receiver, lostReliable] of promoted) {
       // reliable messages are acknowledged on the stream that is still open, if any
       const inbound = this.#inbound(state, receiver)
+      // some were lost while held: delivering the rest would acknowledge the lost ones too, so the
+      // writer is made to reconnect and send everything unacknowledged again
+      if (lostReliable) receiver?.close('held reliable messages were lost: the writer sends them again')
       let session = -1
       for (let m = held.shift(); m != null; m = held.shift()) {
         if (this.#status !== 'started' || this.#members.get(state.member.node) !== state) {
@@ -347,6 +350,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
           inbound.message(m)
         } else if (m.seq < 0) {
           inbound.channel(m.channel, m.data)
+        } else if (lostReliable) {
+          this.#tentative.dropped++
         } else {
           if (m.session !== session) inbound.hello(session = m.session)
           inbound.reliable(m.channel, m.seq, m.data)

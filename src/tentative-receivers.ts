@@ -41,11 +41,19 @@ interface Entry {
   readonly held: Held
   readonly inbound: Inbound
   receiver?: Receiver
+  /** A held reliable message was pushed out by a full buffer: what is held of them is not contiguous. */
+  lostReliable: boolean
 }
 
 export interface Promoted {
   readonly held: Held
   readonly receiver?: Receiver
+  /**
+   * Some held reliable messages were lost here. Delivering the rest would acknowledge the lost
+   * ones too (acknowledgements are cumulative): the caller must not deliver held reliable
+   * messages, and must reset the stream so that the writer sends everything unacknowledged again.
+   */
+  readonly lostReliable: boolean
 }
 
 export class TentativeReceivers {
@@ -102,20 +110,25 @@ export class TentativeReceivers {
   #entry (): Entry {
     const held: Held = new RingBuffer(this.#bufferSize, this.#bufferBytes)
     const drop = (): void => { this.dropped++ }
+    const dropHeld = (m: Uint8Array | HeldMessage): void => {
+      if (m instanceof HeldMessage && m.seq >= 0) entry.lostReliable = true
+    }
     let session = -1
-    return {
+    const entry: Entry = {
       held,
+      lostReliable: false,
       inbound: {
-        message: data => { this.dropped += held.push(data.slice()) },
-        channel: (name, data) => { this.dropped += held.push(new HeldMessage(name, data.slice())) },
+        message: data => { this.dropped += held.push(data.slice(), dropHeld) },
+        channel: (name, data) => { this.dropped += held.push(new HeldMessage(name, data.slice()), dropHeld) },
         // held, not acknowledged: the writer keeps them until the peer is promoted and they are delivered
-        reliable: (name, seq, data) => { this.dropped += held.push(new HeldMessage(name, data.slice(), seq, session)) },
+        reliable: (name, seq, data) => { this.dropped += held.push(new HeldMessage(name, data.slice(), seq, session), dropHeld) },
         hello: s => { session = s },
         request: drop,
         reply: drop,
         control: drop
       }
     }
+    return entry
   }
 
   /** The receiver's stream closed; its held messages stay. */

@@ -16,6 +16,7 @@ import { createConsensusNet, type ConsensusNet, type CreateConsensusNetInit } fr
 import { Log } from './channel-helpers.ts'
 import { FAST_RECONNECT, freePort, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
 import { TcpProxy } from './fixtures/tcp-proxy.ts'
+import { createTestNetwork } from '../src/testing/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** Redial within ~50 ms of a reset, so that many resets fit in a short test. */
@@ -416,5 +417,29 @@ describe('reliable channels, tentative peers and the loopback', () => {
     const s = r.stats().members.a
     assert.deepEqual({ sent: s.sent, received: s.received, unacked: s.unacked, queued: s.queued, dropped: s.dropped, retransmitted: s.retransmitted, duplicatesSuppressed: s.duplicatesSuppressed },
       { sent: 100, received: 100, unacked: 0, queued: 0, dropped: 0, retransmitted: 0, duplicatesSuppressed: 0 })
+  })
+})
+
+describe('reliable channel: held messages lost before promotion', () => {
+  it('a peer whose held reliable messages overflowed is made to send them again: all delivered once, in order, none lost uncounted', async () => {
+    // on the testing network: n1 has no membership yet, so it holds n0's stream tentatively and
+    // its buffer (16) keeps only the newest of 40; delivering those would acknowledge the rest
+    const tn = await createTestNetwork({ nodes: 2, seed: 7, init: { reconnect: FAST_RECONNECT, tentativeBufferSize: 16 } })
+    try {
+      const r0 = tn.net('n0').channel('rel', { reliable: true })
+      const r1 = tn.net('n1').channel('rel', { reliable: true })
+      const got: number[] = []
+      r1.addEventListener('message', e => { got.push(e.detail.data[0]) })
+      await tn.net('n0').connect(tn.membership)
+      for (let i = 1; i <= 40; i++) r0.send('n1', Uint8Array.of(i))
+      await waitUntil(() => tn.net('n1').stats().tentative.dropped >= 24, 20_000, 'n1 to hold n0\'s messages, overflowing')
+      await tn.net('n1').connect(tn.membership)
+      await waitUntil(() => got.length >= 40, 20_000, 'all 40 delivered')
+      await waitUntil(() => r0.stats().members.n1.unacked === 0, 20_000, 'all acknowledged')
+      assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i + 1))
+      assert.equal(r0.stats().members.n1.dropped, 0)
+    } finally {
+      await tn.stop()
+    }
   })
 })
