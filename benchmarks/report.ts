@@ -284,7 +284,7 @@ export function formatSvg (results: Results, info: RunInfo): string {
   const height = 30 + a.height + 10 + b.height + 10
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
+    '<rect width="100%" height="100%" fill="white"/>',
     `<text x="10" y="18" font-size="12" fill="#444">consensus-net benchmarks, ${esc(info.profile)} profile (npm run bench${info.profile === 'full' ? ' -- --full' : ''})</text>`,
     a.svg,
     b.svg,

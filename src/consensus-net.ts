@@ -231,7 +231,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   }
 
   #routerHost (): RouterHost {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const net = this
     return {
       maxMessageSize: this.#maxMessageSize,

@@ -252,7 +252,6 @@ export class Dispatcher {
     })
   }
 
-
   /**
    * Waiting on the receiver with no progress for `timeout`: the link is dead. Idle for a fifth of
    * it: a heartbeat, so that the receiver's FLOW shows it alive.

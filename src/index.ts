@@ -63,7 +63,9 @@ export async function createConsensusNet (init: CreateConsensusNetInit = {}): Pr
   if ('start' in options) throw new RangeError('libp2p.start: createConsensusNet always starts the node')
   if (options.services != null && 'consensus' in options.services) throw new RangeError('libp2p.services.consensus is the helper\'s own service; name yours differently')
   if (listen != null && options.addresses?.listen != null) throw new RangeError('give listen or libp2p.addresses.listen, not both')
+  // let, not const: the service's stop may run (a failed start) before the node is assigned
   let node: Libp2p<{ consensus: ConsensusNet }> | undefined
+  // eslint-disable-next-line prefer-const
   node = await createLibp2p<{ consensus: ConsensusNet }>({
     ...options,
     privateKey,

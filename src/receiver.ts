@@ -105,10 +105,11 @@ export class Receiver {
   /** The writer said its session (FRAME_HELLO, at most once per stream). */
   #hello = false
 
-  readonly #onFrame = (kind: number, body: Uint8Array): void => {
+  /** Returns false (from the decoder's `fail`) when the body breaks the format. */
+  readonly #onFrame = (kind: number, body: Uint8Array): false | undefined => {
     if (kind === FRAME_MESSAGE) {
       // a 1.1.0 decoder lets frames exceed maxMessageSize by their fields: a message has none
-      if (body.byteLength > this.#decoder.maxMessageSize) return void this.#decoder.fail('too-large')
+      if (body.byteLength > this.#decoder.maxMessageSize) return this.#decoder.fail('too-large')
       this.inbound.message(body)
       return
     }
@@ -118,73 +119,73 @@ export class Receiver {
     }
     const decoder = this.#decoder
     const a = readVarint(body, 0)
-    if (a < 0) return void decoder.fail('malformed-body')
+    if (a < 0) return decoder.fail('malformed-body')
     let at = varintEnd
     switch (kind) {
       case FRAME_CHANNEL:
       case FRAME_REQUEST:
       case FRAME_RELIABLE: {
         const name = this.#names.get(a)
-        if (name === undefined) return void decoder.fail('unbound-channel')
+        if (name === undefined) return decoder.fail('unbound-channel')
         if (kind === FRAME_CHANNEL) {
-          if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
+          if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
           this.inbound.channel(name, body.subarray(at))
           return
         }
         if (kind === FRAME_RELIABLE) {
           const seq = readVarint(body, at)
-          if (seq < 1 || !this.#hello) return void decoder.fail('malformed-body')
+          if (seq < 1 || !this.#hello) return decoder.fail('malformed-body')
           at = varintEnd
-          if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
+          if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
           this.inbound.reliable(name, seq, body.subarray(at))
           return
         }
         const id = readVarint(body, at)
-        if (id < 1) return void decoder.fail('malformed-body')
+        if (id < 1) return decoder.fail('malformed-body')
         at = varintEnd
-        if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
+        if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
         this.inbound.request(name, id, body.subarray(at))
         return
       }
       case FRAME_BIND: {
         const bytes = body.byteLength - at
-        if (a < 1 || bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES || this.#names.has(a)) return void decoder.fail('malformed-body')
+        if (a < 1 || bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES || this.#names.has(a)) return decoder.fail('malformed-body')
         let name: string
         try {
           name = utf8.decode(body.subarray(at))
         } catch {
-          return void decoder.fail('malformed-body')
+          return decoder.fail('malformed-body')
         }
         this.#names.set(a, name)
         this.#numbers.set(name, a)
         return
       }
       case FRAME_HELLO:
-        if (this.#hello || at !== body.byteLength) return void decoder.fail('malformed-body')
+        if (this.#hello || at !== body.byteLength) return decoder.fail('malformed-body')
         this.#hello = true
         this.inbound.hello(a)
         return
       case FRAME_RESPONSE:
       case FRAME_PART:
-        if (a < 1) return void decoder.fail('malformed-body')
-        if (body.byteLength - at > decoder.maxMessageSize) return void decoder.fail('too-large')
+        if (a < 1) return decoder.fail('malformed-body')
+        if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
         this.inbound.reply(kind, a, -1, body.subarray(at))
         return
       case FRAME_END:
       case FRAME_CANCEL:
-        if (a < 1 || at !== body.byteLength) return void decoder.fail('malformed-body')
+        if (a < 1 || at !== body.byteLength) return decoder.fail('malformed-body')
         if (kind === FRAME_END) this.inbound.reply(kind, a, -1, body.subarray(at))
         else this.inbound.control(kind, a, -1)
         return
       case FRAME_ERROR: {
         const code = at < body.byteLength ? body[at] : 0
-        if (a < 1 || code < 1 || code > MAX_ERROR_CODE || body.byteLength - at - 1 > MAX_ERROR_MESSAGE_BYTES) return void decoder.fail('malformed-body')
+        if (a < 1 || code < 1 || code > MAX_ERROR_CODE || body.byteLength - at - 1 > MAX_ERROR_MESSAGE_BYTES) return decoder.fail('malformed-body')
         this.inbound.reply(kind, a, code, body.subarray(at + 1))
         return
       }
       case FRAME_CREDIT: {
         const n = readVarint(body, at)
-        if (a < 1 || n < 1 || varintEnd !== body.byteLength) return void decoder.fail('malformed-body')
+        if (a < 1 || n < 1 || varintEnd !== body.byteLength) return decoder.fail('malformed-body')
         this.inbound.control(kind, a, n)
       }
     }

@@ -153,8 +153,20 @@ export class Resolver {
   readonly #producing = new Map<string, Production>()
   readonly #peers = new Map<NodeId, Peer>()
   readonly #stats = {
-    fetches: 0, hits: 0, misses: 0, negativeHits: 0, deduped: 0, networkRequests: 0, hedged: 0,
-    notFound: 0, timedOut: 0, invalid: 0, busy: 0, served: 0, producerCalls: 0, producerJoined: 0
+    fetches: 0,
+    hits: 0,
+    misses: 0,
+    negativeHits: 0,
+    deduped: 0,
+    networkRequests: 0,
+    hedged: 0,
+    notFound: 0,
+    timedOut: 0,
+    invalid: 0,
+    busy: 0,
+    served: 0,
+    producerCalls: 0,
+    producerJoined: 0
   }
 
   constructor (net: ResolverNet, name: string, options: ResolverOptions) {

@@ -234,7 +234,7 @@ function validSequence (r: ReturnType<typeof rng>): { bytes: Uint8Array, expecte
         do n = 1 + (r.chance(0.3) ? r.int(100_000) : r.int(100)); while (bound.has(n))
         const chars = 1 + r.int(20)
         let name = ''
-        for (let i = 0; i < chars; i++) name += r.chance(0.2) ? 'é✓' [r.int(2)] : String.fromCharCode(0x61 + r.int(26))
+        for (let i = 0; i < chars; i++) name += r.chance(0.2) ? 'é✓'[r.int(2)] : String.fromCharCode(0x61 + r.int(26))
         if (text(name).byteLength > 64) name = name.slice(0, 16)
         bound.set(n, name)
         frames.push(bind(n, name))

@@ -16,7 +16,7 @@ export async function failure (p: Promise<unknown>, ms = 10_000): Promise<Reques
 export interface Deferred<T = void> { promise: Promise<T>, resolve: (v: T) => void }
 export function deferred<T = void> (): Deferred<T> {
   let resolve!: (v: T) => void
-  const promise = new Promise<T>(r => { resolve = r })
+  const promise = new Promise<T>(_resolve => { resolve = _resolve })
   return { promise, resolve }
 }
 

@@ -459,7 +459,7 @@ describe('requests: no-handler, too-large, unknown-member', () => {
     const ch = a.channel('any')
     assert.equal((await failure(ch.request('zz', text('x')))).code, 'unknown-member')
     const stream = ch.requestStream('zz', text('x'))
-    await assert.rejects((async () => { for await (const _ of stream) assert.fail('a part from nobody') })(), { name: 'RequestError', code: 'unknown-member' })
+    await assert.rejects((async () => { for await (const part of stream) assert.fail(`a part from nobody: ${part.byteLength} bytes`) })(), { name: 'RequestError', code: 'unknown-member' })
     const started = new Calls()
     const gone = deferred<unknown>()
     b.channel('leave').handle(async (_data, { signal }) => {
@@ -530,7 +530,10 @@ describe('requests: counters', () => {
     const ch = a.channel('count')
     for (let i = 0; i < 3; i++) await ch.request('b', text('ok'))
     let parts = 0
-    for await (const _ of ch.requestStream('b', text('stream'))) parts++
+    for await (const part of ch.requestStream('b', text('stream'))) {
+      assert.ok(part instanceof Uint8Array)
+      parts++
+    }
     assert.equal(parts, 3)
     for (let i = 0; i < 2; i++) assert.equal((await failure(ch.request('b', text('throw')))).code, 'remote-error')
     assert.equal((await failure(ch.request('b', text('hang'), { timeout: 150 }))).code, 'timeout')

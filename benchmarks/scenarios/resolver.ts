@@ -119,55 +119,57 @@ export const resolver: Scenario = {
       progress.tick()
 
       const cases = ['all members fast', `one member at ${cfg.slowMs} ms`] as const
-      for (let round = 0; round < cfg.repeats; round++) for (const layout of LAYOUTS) {
-        // the slowed member serves: in the one-fetcher layout it is never node 0, the fetcher
-        const slowNode = layout === LAYOUTS[1] ? 1 + round % (cfg.nodes - 1) : round % cfg.nodes
-        const seed = SEED + round
-        const order = round % 2 === 0 ? MODES : [...MODES].reverse()
-        const got = new Map<string, { requests: number, p99: number }>()
-        for (const m of order) {
-          progress.step(`resolver: ${m.label}, ${layout}, round ${round + 1}/${cfg.repeats}`)
-          for (const kase of cases) {
-            const slow = kase === cases[0] ? undefined : slowNode
-            const { r, delta, distinct } = await trial(cluster, m.mode, seed, slow, layout)
-            const params = { layout, case: kase }
-            const succeeded = r.reduce((n, x) => n + x.succeeded, 0)
-            const p = latencyPercentiles(r.map(x => x.latencies))
-            const window = Math.max(...r.map(x => x.endedAt)) - Math.min(...r.map(x => x.startedAt))
-            results.add('resolver', m.label, 'network requests', 'req', params, delta.networkRequests)
-            results.add('resolver', m.label, 'producer calls', 'calls', params, delta.producerCalls)
-            if (m.mode !== 'naive') {
-              results.add('resolver', m.label, 'hedged', 'req', params, delta.hedged)
-              results.add('resolver', m.label, 'deduped', 'fetches', params, delta.deduped)
-              results.add('resolver', m.label, 'cache hits', 'fetches', params, delta.hits)
-              if (slow !== undefined) results.add('resolver', m.label, 'attempts to the slowed member', 'req', params, delta.askedSlowed)
-            } else {
-              results.add('resolver', m.label, 'distinct (node, key) fetched', 'pairs', params, distinct)
+      for (let round = 0; round < cfg.repeats; round++) {
+        for (const layout of LAYOUTS) {
+          // the slowed member serves: in the one-fetcher layout it is never node 0, the fetcher
+          const slowNode = layout === LAYOUTS[1] ? 1 + round % (cfg.nodes - 1) : round % cfg.nodes
+          const seed = SEED + round
+          const order = round % 2 === 0 ? MODES : [...MODES].reverse()
+          const got = new Map<string, { requests: number, p99: number }>()
+          for (const m of order) {
+            progress.step(`resolver: ${m.label}, ${layout}, round ${round + 1}/${cfg.repeats}`)
+            for (const kase of cases) {
+              const slow = kase === cases[0] ? undefined : slowNode
+              const { r, delta, distinct } = await trial(cluster, m.mode, seed, slow, layout)
+              const params = { layout, case: kase }
+              const succeeded = r.reduce((n, x) => n + x.succeeded, 0)
+              const p = latencyPercentiles(r.map(x => x.latencies))
+              const window = Math.max(...r.map(x => x.endedAt)) - Math.min(...r.map(x => x.startedAt))
+              results.add('resolver', m.label, 'network requests', 'req', params, delta.networkRequests)
+              results.add('resolver', m.label, 'producer calls', 'calls', params, delta.producerCalls)
+              if (m.mode !== 'naive') {
+                results.add('resolver', m.label, 'hedged', 'req', params, delta.hedged)
+                results.add('resolver', m.label, 'deduped', 'fetches', params, delta.deduped)
+                results.add('resolver', m.label, 'cache hits', 'fetches', params, delta.hits)
+                if (slow !== undefined) results.add('resolver', m.label, 'attempts to the slowed member', 'req', params, delta.askedSlowed)
+              } else {
+                results.add('resolver', m.label, 'distinct (node, key) fetched', 'pairs', params, distinct)
+              }
+              results.add('resolver', m.label, 'fetch p50', 'ms', params, p.p50)
+              results.add('resolver', m.label, 'fetch p99', 'ms', params, p.p99)
+              results.add('resolver', m.label, 'fetch max', 'ms', params, p.max)
+              results.add('resolver', m.label, 'all fetches done in', 'ms', params, window)
+              results.add('resolver', m.label, 'succeeded', '%', params, succeeded / cfg.fetches * 100)
+              const failed = r.reduce((n, x) => n + x.failed, 0)
+              if (succeeded < cfg.fetches) {
+                const errors: Record<string, number> = {}
+                for (const x of r) for (const [k, v] of Object.entries(x.errors)) errors[k] = (errors[k] ?? 0) + v
+                results.notes.push(`resolver ${m.label}, ${kase}, round ${round + 1}: ${succeeded}/${cfg.fetches} succeeded, ${failed} failed ${JSON.stringify(errors)}`)
+              }
+              got.set(`${m.mode}|${kase}`, { requests: delta.networkRequests, p99: p.p99 })
             }
-            results.add('resolver', m.label, 'fetch p50', 'ms', params, p.p50)
-            results.add('resolver', m.label, 'fetch p99', 'ms', params, p.p99)
-            results.add('resolver', m.label, 'fetch max', 'ms', params, p.max)
-            results.add('resolver', m.label, 'all fetches done in', 'ms', params, window)
-            results.add('resolver', m.label, 'succeeded', '%', params, succeeded / cfg.fetches * 100)
-            const failed = r.reduce((n, x) => n + x.failed, 0)
-            if (succeeded < cfg.fetches) {
-              const errors: Record<string, number> = {}
-              for (const x of r) for (const [k, v] of Object.entries(x.errors)) errors[k] = (errors[k] ?? 0) + v
-              results.notes.push(`resolver ${m.label}, ${kase}, round ${round + 1}: ${succeeded}/${cfg.fetches} succeeded, ${failed} failed ${JSON.stringify(errors)}`)
-            }
-            got.set(`${m.mode}|${kase}`, { requests: delta.networkRequests, p99: p.p99 })
+            progress.tick()
           }
-          progress.tick()
+          const naive = got.get(`naive|${cases[0]}`)!
+          for (const m of MODES.filter(x => x.mode !== 'naive')) {
+            const fast = got.get(`${m.mode}|${cases[0]}`)!
+            const slow = got.get(`${m.mode}|${cases[1]}`)!
+            results.add('resolver', m.label, 'network requests vs naive', 'x', { layout, case: cases[0] }, fast.requests / naive.requests)
+            results.add('resolver', m.label, 'p99 slowed / p99 fast', 'x', { layout, case: cases[1] }, slow.p99 / fast.p99)
+          }
+          const naiveSlow = got.get(`naive|${cases[1]}`)!
+          results.add('resolver', 'naive: request per fetch', 'p99 slowed / p99 fast', 'x', { layout, case: cases[1] }, naiveSlow.p99 / naive.p99)
         }
-        const naive = got.get(`naive|${cases[0]}`)!
-        for (const m of MODES.filter(x => x.mode !== 'naive')) {
-          const fast = got.get(`${m.mode}|${cases[0]}`)!
-          const slow = got.get(`${m.mode}|${cases[1]}`)!
-          results.add('resolver', m.label, 'network requests vs naive', 'x', { layout, case: cases[0] }, fast.requests / naive.requests)
-          results.add('resolver', m.label, 'p99 slowed / p99 fast', 'x', { layout, case: cases[1] }, slow.p99 / fast.p99)
-        }
-        const naiveSlow = got.get(`naive|${cases[1]}`)!
-        results.add('resolver', 'naive: request per fetch', 'p99 slowed / p99 fast', 'x', { layout, case: cases[1] }, naiveSlow.p99 / naive.p99)
       }
       for (const layout of LAYOUTS) {
         results.target(`resolver (${layout}): network requests <= 1/5 of a naive request per fetch`,

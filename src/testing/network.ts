@@ -262,15 +262,21 @@ export class TestNetwork {
    */
   partition (...groups: string[][]): void {
     const seen = new Set<string>()
-    for (const group of groups) for (const node of group) {
-      this.#check(node)
-      if (seen.has(node)) throw new RangeError(`${node} is in more than one group`)
-      seen.add(node)
+    for (const group of groups) {
+      for (const node of group) {
+        this.#check(node)
+        if (seen.has(node)) throw new RangeError(`${node} is in more than one group`)
+        seen.add(node)
+      }
     }
-    for (let i = 0; i < groups.length; i++) for (let j = i + 1; j < groups.length; j++) {
-      for (const a of groups[i]) for (const b of groups[j]) {
-        this.#refused.add(pairKey(a, b))
-        this.cut(a, b)
+    for (let i = 0; i < groups.length; i++) {
+      for (let j = i + 1; j < groups.length; j++) {
+        for (const a of groups[i]) {
+          for (const b of groups[j]) {
+            this.#refused.add(pairKey(a, b))
+            this.cut(a, b)
+          }
+        }
       }
     }
   }
