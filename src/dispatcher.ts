@@ -13,6 +13,8 @@
  * yet reported consumed by the receiver (FRAME_FLOW, on the stream's reverse direction). libp2p's
  * own backpressure lets megabytes pile up in yamux and socket buffers, which are FIFO: bounded
  * here, what waits stays in the lanes, where priorities, keys, deadlines and drop-oldest act.
+ * Priority-0 lanes (and control frames) may go URGENT_HEADROOM past a full window, so an urgent
+ * message waits behind what is in flight but never for the receiver's next report.
  * The same reports carry acknowledgements of reliable channels (FRAME_ACK): a new stream starts
  * with this node's session (FRAME_HELLO) and writes every unacknowledged message again first.
  * A link that reports nothing while we wait on it for `deadLinkTimeout` is dead: the stream is
@@ -62,6 +64,9 @@ export interface DispatcherInit {
   onDown: (node: NodeId) => void
   log: Logger
 }
+
+/** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
+const URGENT_HEADROOM = 64 * 1024
 
 /** A BIND frame in a write being assembled: its lane's channel is bound before its first frame. */
 const BIND = new Uint8Array(0)
@@ -292,8 +297,12 @@ export class Dispatcher {
     if (stream == null || this.#awaitingDrain) return
     while (this.lanes.pending) {
       if (stream.writeStatus !== 'writable') return // closing: its 'close' event follows
-      if (this.#channels && this.#written - this.#consumed >= this.#init.maxBytesInFlight) return // FRAME_FLOW resumes
-      const batch = this.#pack(stream)
+      // past the window only the most urgent lanes write, and only by URGENT_HEADROOM: an urgent
+      // message then waits behind what is in flight, not for the receiver's next FLOW report
+      const inFlight = this.#channels ? this.#written - this.#consumed : 0
+      const urgentOnly = inFlight >= this.#init.maxBytesInFlight
+      if (urgentOnly && inFlight >= this.#init.maxBytesInFlight + URGENT_HEADROOM) return // FRAME_FLOW resumes
+      const batch = this.#pack(stream, urgentOnly)
       // nothing writable: every lane is empty, or waits (a reliable lane on acknowledgements);
       // what is left will be written when an event (send, FLOW, ACK, drain) calls us again
       if (batch === undefined) return
@@ -343,13 +352,14 @@ export class Dispatcher {
    * order of priority after any starved lane, and packs them into one buffer; undefined if
    * nothing writable was queued.
    */
-  #pack (stream: Stream): Uint8Array | Uint8ArrayList | undefined {
+  #pack (stream: Stream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
     const max = this.#init.maxWriteBytes
     const now = Date.now()
     const lanes = this.lanes
     let bytes = 0
     let frames = 0
     const take = (lane: Lane): boolean => {
+      if (urgentOnly && lane.spec.priority > 0) return true
       for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
         if (!this.#channels && lane.spec.channel !== DEFAULT_CHANNEL) {
           lane.shift()

@@ -422,7 +422,7 @@ describe('Dispatcher FRAME_FLOW window', () => {
     const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
     const s = await up()
     const n = 100
-    for (let i = 0; i < n; i++) queue(d, VOTES, seq(i, 256))
+    for (let i = 0; i < n; i++) queue(d, BLOCKS, seq(i, 256))
     await tick()
     const first = s.written
     assert.ok(first >= window && first < window + 1024, `wrote ${first} bytes with a window of ${window}`)
@@ -445,7 +445,7 @@ describe('Dispatcher FRAME_FLOW window', () => {
       assert.ok(s.written - before <= window + 1024)
     }
     assert.equal(d.lanes.queued, 0)
-    assert.deepEqual(onChannel(flat(decodeWrites(s)), 'votes'), range(0, n))
+    assert.deepEqual(onChannel(flat(decodeWrites(s)), 'blocks'), range(0, n))
     assert.equal(s.status, 'open')
     d.close()
   })
@@ -453,7 +453,7 @@ describe('Dispatcher FRAME_FLOW window', () => {
   it('a report split across chunks (an Uint8ArrayList) and a stale, smaller total are both fine', async () => {
     const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: 2048 })
     const s = await up()
-    for (let i = 0; i < 40; i++) queue(d, VOTES, seq(i, 256))
+    for (let i = 0; i < 40; i++) queue(d, BLOCKS, seq(i, 256))
     await tick()
     const written = s.written
     const report = encodeKindFrame(FRAME_FLOW, written, -1)
@@ -463,6 +463,26 @@ describe('Dispatcher FRAME_FLOW window', () => {
     assert.ok(s.written > written)
     s.flow(encodeKindFrame(FRAME_FLOW, 10, -1)) // older than what was reported: ignored
     assert.equal(s.status, 'open')
+    d.close()
+  })
+
+  it('past a full window only priority-0 lanes write, by at most 64 KiB and one write: an urgent message does not wait for a report', async () => {
+    const window = 4096
+    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
+    const s = await up()
+    for (let i = 0; i < 100; i++) queue(d, BLOCKS, seq(i, 256))
+    await tick()
+    const full = s.written
+    assert.ok(full >= window)
+    queue(d, VOTES, seq(0, 256)) // urgent: written at once, past the window
+    await tick()
+    assert.ok(s.written > full, 'the priority-0 message waited for a report')
+    assert.deepEqual(onChannel(flat(decodeWrites(s)), 'votes'), [0])
+    const blocksBefore = onChannel(flat(decodeWrites(s)), 'blocks').length
+    for (let i = 1; i < 1000; i++) queue(d, VOTES, seq(i, 256)) // a flood of urgent ones: bounded too
+    await tick()
+    assert.ok(s.written <= full + 64 * 1024 + 1024 + 512, `wrote ${s.written - full} bytes past a full window`)
+    assert.equal(onChannel(flat(decodeWrites(s)), 'blocks').length, blocksBefore, 'a bulk lane wrote past the window')
     d.close()
   })
 
