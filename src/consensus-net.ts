@@ -334,8 +334,11 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#deferred = []
     for (const [type, node] of deferred) if (this.#status === 'started') this.safeDispatchEvent(type, { detail: { node } })
     for (const [state, held, receiver, lostReliable] of promoted) {
-      // reliable messages are acknowledged on the stream that is still open, if any
+      // reliable messages are acknowledged on the stream that is still open, if any, and only
+      // those of its writer's session: an acknowledgement for another session's numbers would
+      // make the writer forget messages it has not delivered
       const inbound = this.#inbound(state, receiver)
+      const silent = this.#inbound(state, undefined)
       // some were lost while held: delivering the rest would acknowledge the lost ones too, so the
       // writer is made to reconnect and send everything unacknowledged again
       if (lostReliable) receiver?.close('held reliable messages were lost: the writer sends them again')
@@ -353,9 +356,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
           this.#tentative.dropped++
         } else {
           if (m.session !== session) inbound.hello(session = m.session)
-          inbound.reliable(m.channel, m.seq, m.data)
+          if (receiver !== undefined && receiver.session === m.session) inbound.reliable(m.channel, m.seq, m.data)
+          else silent.reliable(m.channel, m.seq, m.data)
         }
       }
+      // the live stream's session, which the held entry heard and the router has not: its
+      // reliable messages from now on are numbered in it
+      if (receiver !== undefined && receiver.session !== -1 && this.#members.get(state.member.node) === state) inbound.hello(receiver.session)
     }
     this.#checkWaiters()
   }

@@ -179,7 +179,9 @@ export class Dispatcher {
           stream.abort(new Error('dispatcher closed'))
           return
         }
-        if (stream.status === 'open') {
+        if (stream.status !== 'open') {
+          stream.abort(new Error('stream not open'))
+        } else {
           if (opened) this.reconnects++
           opened = true
           this.#force = false // reached the member: later redials may use what libp2p holds

@@ -216,10 +216,21 @@ export class Lane {
   cancel (e: Envelope): void {
     if (e.cancelled) return
     e.cancelled = true
-    this.#holes++
     this.ring.resized(-e.byteLength)
     e.data = EMPTY
     if (e.key !== undefined) this.#forgetKey(e)
+    // holes are skipped when their turn comes; while a member stays down they would pile up
+    if (++this.#holes > HOLES_COMPACTED && this.#holes > this.ring.length - this.#holes) this.#compact()
+  }
+
+  /** Takes the holes out of the ring, keeping the order of the rest. */
+  #compact (): void {
+    const kept: Item[] = []
+    for (let item = this.ring.shift(); item !== undefined; item = this.ring.shift()) {
+      if (!(item instanceof Envelope && item.cancelled)) kept.push(item)
+    }
+    for (const item of kept) this.ring.push(item)
+    this.#holes = 0
   }
 
   /**
@@ -314,6 +325,9 @@ export class Lane {
 function isMessage (item: Item): boolean {
   return item instanceof Uint8Array || item.kind === FRAME_CHANNEL || item.kind === FRAME_MESSAGE
 }
+
+/** Holes (taken-back envelopes) a lane keeps before it compacts, once they outnumber its messages. */
+const HOLES_COMPACTED = 64
 
 /** The lanes of one member, by channel number and in the order of priority. */
 export class Lanes {

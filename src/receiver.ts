@@ -104,6 +104,8 @@ export class Receiver {
 
   /** The writer said its session (FRAME_HELLO, at most once per stream). */
   #hello = false
+  /** The writer's session from its HELLO, or -1 before it. */
+  session = -1
 
   /** Returns false (from the decoder's `fail`) when the body breaks the format. */
   readonly #onFrame = (kind: number, body: Uint8Array): false | undefined => {
@@ -163,6 +165,7 @@ export class Receiver {
       case FRAME_HELLO:
         if (this.#hello || at !== body.byteLength) return decoder.fail('malformed-body')
         this.#hello = true
+        this.session = a
         this.inbound.hello(a)
         return
       case FRAME_RESPONSE:

@@ -49,7 +49,11 @@ export class RequestTable {
   onSucceeded: ((channel: string, ms: number) => void) | undefined
   readonly #host: RouterHost
   readonly #pending = new Map<number, Pending>()
-  #nextId = 1
+  /**
+   * From a random start, not 1: after this process restarts, an answer still queued for its
+   * predecessor's request must not match a new request with the same id.
+   */
+  #nextId = 1 + Math.floor(Math.random() * 2 ** 40)
 
   constructor (host: RouterHost) {
     this.#host = host

@@ -444,7 +444,10 @@ export class Resolver {
     const production = p
     production.waiting++
     const onAbort = (): void => {
-      if (--production.waiting === 0) production.controller.abort(signal.reason)
+      if (--production.waiting !== 0) return
+      production.controller.abort(signal.reason)
+      // a member asking for this key from now on starts a new production, not the aborted one
+      if (this.#producing.get(id) === production) this.#producing.delete(id)
     }
     signal.addEventListener('abort', onAbort, { once: true })
     try {

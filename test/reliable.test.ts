@@ -444,3 +444,35 @@ describe('reliable channel: held messages lost before promotion', () => {
     }
   })
 })
+
+describe('reliable channel: a promoted peer\'s session', () => {
+  it('after promotion the writer\'s session is known: a replay after a reconnect is suppressed, not delivered twice', async () => {
+    const tn = await createTestNetwork({ nodes: 2, seed: 11, init: { reconnect: FAST_RECONNECT } })
+    try {
+      const got: number[] = []
+      const r1 = tn.net('n1').channel('rel', { reliable: true })
+      r1.addEventListener('message', e => { got.push(e.detail.data[0]) })
+      const r0 = tn.net('n0').channel('rel', { reliable: true })
+      // n1 knows nobody yet: n0's stream, and its HELLO, are held; no reliable message is
+      await tn.net('n0').connect(tn.membership)
+      await tn.net('n0').waitFor(1)
+      await waitUntil(() => tn.net('n1').stats().tentative.receivers === 1, 20_000, 'n0 held')
+      await tn.net('n1').connect(tn.membership)
+      await Promise.all([tn.net('n0').waitFor(2), tn.net('n1').waitFor(2)])
+      // delivered, but the acknowledgements are held: n0 keeps them, and replays them after the cut
+      tn.blackhole('n0', 'n1', 'n1')
+      for (let i = 1; i <= 5; i++) r0.send('n1', Uint8Array.of(i))
+      await waitUntil(() => got.length === 5, 20_000, 'five delivered')
+      assert.equal(r0.stats().members.n1.unacked, 5)
+      tn.heal('n0', 'n1')
+      tn.cut('n0', 'n1')
+      await waitUntil(() => r0.stats().members.n1.unacked === 0, 20_000, 'acknowledged after the reconnect')
+      r0.send('n1', Uint8Array.of(6))
+      await waitUntil(() => got.length >= 6, 20_000, 'the sixth')
+      assert.deepEqual(got, [1, 2, 3, 4, 5, 6])
+      assert.ok(r1.stats().members.n0.duplicatesSuppressed >= 1, 'the replay was not seen')
+    } finally {
+      await tn.stop()
+    }
+  })
+})
