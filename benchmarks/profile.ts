@@ -87,8 +87,9 @@ export const QUICK: Profile = {
   link: {
     sizes: [
       { size: 256, repeats: 5, count: 600_000, perMessageCount: 60_000 },
-      { size: 32, repeats: 1, count: 2_000_000, perMessageCount: 100_000 },
-      { size: 4096, repeats: 1, count: 100_000, perMessageCount: 40_000 }
+      { size: 32, repeats: 5, count: 1_000_000, perMessageCount: 60_000 },
+      { size: 4096, repeats: 5, count: 60_000, perMessageCount: 30_000 },
+      { size: 65536, repeats: 5, count: 3_000, perMessageCount: 3_000 }
     ]
   },
   latency: {
@@ -112,7 +113,8 @@ export const FULL: Profile = {
     sizes: [
       { size: 256, repeats: 7, count: 3_000_000, perMessageCount: 300_000 },
       { size: 32, repeats: 5, count: 5_000_000, perMessageCount: 300_000 },
-      { size: 4096, repeats: 5, count: 300_000, perMessageCount: 120_000 }
+      { size: 4096, repeats: 5, count: 300_000, perMessageCount: 120_000 },
+      { size: 65536, repeats: 5, count: 20_000, perMessageCount: 20_000 }
     ]
   },
   latency: {

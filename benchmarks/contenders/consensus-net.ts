@@ -72,9 +72,11 @@ function pacedDepth (queues: { stats: () => QueueStats }, job: SendJob): { depth
   return { depth: depths[depths.length - 1 - ignore] ?? 0, dropped }
 }
 
-export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayload) => {
+/** The endpoint, receiving through the 'message' events or through the onMessage handlers. */
+export const consensusNetEndpoint = (receive: 'event' | 'handler'): EndpointFactory => async (init, onPayload) => {
   const { net, stop } = await start(init.options ?? {}, init.loopback === true)
-  net.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
+  if (receive === 'handler') net.onMessage((_from, data) => { onPayload(data) })
+  else net.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
   const channels = new Map<string, Channel>()
   for (const spec of init.channels ?? []) {
     const channel = net.channel(spec.name, {
@@ -82,7 +84,8 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
       ...(spec.reliable === true ? { reliable: true } : {}),
       ...(spec.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: spec.maxConcurrentRequests })
     })
-    channel.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
+    if (receive === 'handler') channel.onMessage((_from, data) => { onPayload(data) })
+    else channel.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
     const respond = init.respond
     if (spec.serve === true && respond !== undefined) channel.handle(async (data) => responseTo(data, respond))
     channels.set(spec.name, channel)
@@ -134,7 +137,9 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
         else for (const to of job.to) out.send(to, data) // queued by reference, never modified
         return true
       }
-      const target = job.queued ?? PACE_QUEUED
+      // queue depth to keep: PACE_QUEUED messages, or what fits in half the default 32 MiB byte
+      // bound for large messages (more would be dropped by the bound, not paced)
+      const target = job.queued ?? Math.max(1, Math.min(PACE_QUEUED, Math.floor(16 * 2 ** 20 / job.size)))
       const before = pacedDepth(queues, job).dropped
       const startedAt = wallNow()
       let sent = 0
@@ -161,7 +166,7 @@ export const createConsensusNetEndpoint: EndpointFactory = async (init, onPayloa
             }
             room = Math.min(room, target - depth)
           } else {
-            room = Math.min(room, PACE_QUEUED)
+            room = Math.min(room, target)
           }
           for (let i = 0; i < room; i++) sendOne(sent++)
           await yieldToLoop()

@@ -5,10 +5,11 @@
  * frames is its own business: that is what is being measured.
  */
 
-export type ContenderName = 'consensus-net' | 'raw-per-message' | 'raw-packed' | 'raw-stream-per-request' | 'gossipsub' | 'gossipsub-nosign' | 'control'
+export type ContenderName = 'consensus-net' | 'consensus-net-handler' | 'raw-per-message' | 'raw-packed' | 'raw-stream-per-request' | 'gossipsub' | 'gossipsub-nosign' | 'control'
 
 export const CONTENDERS: Record<ContenderName, string> = {
-  'consensus-net': 'this project (default settings)',
+  'consensus-net': 'this project (default settings), receiving through the \'message\' event',
+  'consensus-net-handler': 'this project (default settings), receiving through net.onMessage / channel.onMessage (the lean path)',
   'raw-per-message': 'raw libp2p, one send() per message',
   'raw-packed': 'raw libp2p, pre-packed 64 KiB writes (ceiling)',
   'raw-stream-per-request': 'raw libp2p request/response, one stream per request (dialProtocol, write, close, read: as in Lodestar\'s reqresp)',
