@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Log } from './channel-helpers.ts'
 import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
-import { TcpProxy } from './fixtures/tcp-proxy.ts'
+import { proxiedPair } from './fixtures/proxied-pair.ts'
 import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
 
 const TIMEOUT = 600
@@ -27,37 +27,6 @@ const cleanup: Array<{ stop: () => void | Promise<void> }> = []
 after(async () => { await stopAll(cleanup) })
 
 const delay = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-function portOf (net: ConsensusNet): number {
-  return Number(net.getMultiaddrs()[0].toString().split('/')[4])
-}
-
-interface Pair {
-  a: ConsensusNet
-  b: ConsensusNet
-  /** Forwards to a: carries the connections b dials. */
-  toA: TcpProxy
-  /** Forwards to b: carries the connections a dials. */
-  toB: TcpProxy
-}
-
-/**
- * a and b, each reaching the other only through a proxy: a dials b at toB, b dials a at toA, so
- * every connection between them passes through one of the two, whoever dialled it and whichever
- * connection libp2p picks for a stream. Blackholing both proxies silences the link whatever
- * connection a's and b's streams ride. Connected, both streams open.
- */
-async function proxiedPair (): Promise<Pair> {
-  const [a, b] = await startNodes(2, INIT)
-  cleanup.push(a, b)
-  const toA = await TcpProxy.start(portOf(a))
-  const toB = await TcpProxy.start(portOf(b))
-  cleanup.push(toA, toB)
-  const membership = { a: toA.multiaddr(a.peerId.toString()), b: toB.multiaddr(b.peerId.toString()) }
-  await Promise.all([a.connect(membership), b.connect(membership)])
-  await Promise.all([a.waitFor(2), b.waitFor(2)])
-  return { a, b, toA, toB }
-}
 
 /** Direct connections, no proxy: a healthy link. Connected, both streams open. */
 async function directPair (): Promise<[ConsensusNet, ConsensusNet]> {
@@ -91,7 +60,7 @@ describe('dead links', () => {
   it('an idle link blackholed (bytes held, sockets open) is declared down by its heartbeat after deadLinkTimeout, not before; after the heal it is redialled and messages flow', async (t) => {
     // Routing: through both proxies (proxiedPair), both blackholed both ways: nothing is sent, so
     // only the heartbeat can notice.
-    const { a, b, toA, toB } = await proxiedPair()
+    const { a, b, toA, toB } = await proxiedPair(INIT, cleanup)
     const inbox = new Inbox(b)
     const down = downOf(a, 'b')
     const start = Date.now()
@@ -118,7 +87,7 @@ describe('dead links', () => {
       // Routing: through both proxies, both blackholed both ways while a writes. 'drop': the
       // written bytes are gone, only the replay brings them. 'hold': they reach b on the old
       // connection at the heal too, and whichever copy comes second is suppressed.
-      const { a, b, toA, toB } = await proxiedPair()
+      const { a, b, toA, toB } = await proxiedPair(INIT, cleanup)
       const ra = a.channel('r', { reliable: true })
       const log = new Log().listen(b.channel('r', { reliable: true }), 'r')
       for (let i = 1; i <= 10; i++) ra.send('b', seq(i))

@@ -1,48 +1,22 @@
 import assert from 'node:assert/strict'
-import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { after, describe, it } from 'node:test'
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Inbox, freePort, nextEvent, seq, seqOf, startNodes, stopAll, withTimeout } from './helpers.ts'
+import { ChildNode } from './fixtures/child-node.ts'
 import type { ConsensusNet } from '../src/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 const FIXTURE = new URL('./fixtures/peer.ts', import.meta.url).pathname
 
-class Peer {
-  readonly child: ChildProcess
-  readonly addrs: Promise<string[]>
+/** A consensus-net node in a child process (fixtures/peer.ts), recording what it receives. */
+class Peer extends ChildNode {
   readonly received: Array<{ from: string, data: Buffer }> = []
 
   constructor (key: PrivateKey, port: number) {
-    this.child = fork(FIXTURE, [Buffer.from(privateKeyToProtobuf(key)).toString('hex'), String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    this.child.on('message', (m: any) => {
+    super(FIXTURE, key, port, (m: any) => {
       if (m.type === 'message') this.received.push({ from: m.from, data: Buffer.from(m.data, 'hex') })
     })
-    this.addrs = this.#next('ready').then(m => m.addrs)
-  }
-
-  async connect (membership: object): Promise<void> {
-    const done = this.#next('connected')
-    this.child.send({ type: 'connect', membership })
-    await done
-  }
-
-  async #next (type: string): Promise<any> {
-    return withTimeout(new Promise(resolve => {
-      const on = (m: any): void => {
-        if (m.type !== type) return
-        this.child.off('message', on)
-        resolve(m)
-      }
-      this.child.on('message', on)
-    }), 30_000, () => `child: no '${type}'`)
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode != null || this.child.signalCode != null) return
-    this.child.kill('SIGKILL')
-    await once(this.child, 'exit')
   }
 }
 

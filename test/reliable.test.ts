@@ -15,6 +15,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createConsensusNet, type ConsensusNet, type CreateConsensusNetInit } from '../src/index.ts'
 import { Log } from './channel-helpers.ts'
 import { FAST_RECONNECT, freePort, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { portOf, proxiedPair, type ProxiedPair } from './fixtures/proxied-pair.ts'
 import { TcpProxy } from './fixtures/tcp-proxy.ts'
 import { createTestNetwork } from '../src/testing/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -29,45 +30,18 @@ const delay = async (ms: number): Promise<void> => new Promise(resolve => setTim
 /** One turn of the event loop: a flush scheduled by `send()` has written to the stream. */
 const turn = async (): Promise<void> => new Promise(resolve => setImmediate(resolve))
 
-function portOf (net: ConsensusNet): number {
-  return Number(net.getMultiaddrs()[0].toString().split('/')[4])
-}
-
-interface Pair {
-  a: ConsensusNet
-  b: ConsensusNet
-  /** Forwards to a: carries the connections b dials. */
-  toA: TcpProxy
-  /** Forwards to b: carries the connections a dials. */
-  toB: TcpProxy
-  membership: Record<string, string>
-}
-
-/** a and b, each reaching the other only through a proxy (see the header). Connected, both streams open. */
-async function proxiedPair (init: CreateConsensusNetInit = {}): Promise<Pair> {
-  const [a, b] = await startNodes(2, init)
-  cleanup.push(a, b)
-  const toA = await TcpProxy.start(portOf(a))
-  const toB = await TcpProxy.start(portOf(b))
-  cleanup.push(toA, toB)
-  const membership = { a: toA.multiaddr(a.peerId.toString()), b: toB.multiaddr(b.peerId.toString()) }
-  await Promise.all([a.connect(membership), b.connect(membership)])
-  await Promise.all([a.waitFor(2), b.waitFor(2)])
-  return { a, b, toA, toB, membership }
-}
-
 /**
  * Blackholes (holds) the bytes `writer` writes, on every connection of the pair: a writes
  * forward on the connections it dialled (through toB) and backward on those b dialled (toA).
  */
-function holdBytesOf (pair: Pair, writer: 'a' | 'b'): void {
+function holdBytesOf (pair: ProxiedPair, writer: 'a' | 'b'): void {
   const [dialled, accepted] = writer === 'a' ? [pair.toB, pair.toA] : [pair.toA, pair.toB]
   dialled.blackhole('forward', 'hold')
   accepted.blackhole('backward', 'hold')
 }
 
 /** Resets every connection of the pair and lets later ones pass both ways; returns how many were reset. */
-function cutAndHeal (pair: Pair): number {
+function cutAndHeal (pair: ProxiedPair): number {
   const n = pair.toA.cut() + pair.toB.cut()
   pair.toA.heal()
   pair.toB.heal()
@@ -78,7 +52,7 @@ function cutAndHeal (pair: Pair): number {
  * `cutAndHeal`, resolving once a has seen its stream to b close (if it had one): the next
  * `upTo(a, 'b')` then waits for the new stream, not the dying one.
  */
-async function cutAndAwaitDown (pair: Pair): Promise<number> {
+async function cutAndAwaitDown (pair: ProxiedPair): Promise<number> {
   const down = pair.a.stats().members.b.connected ? nextEvent(pair.a, 'peer:down', (d: { node: string }) => d.node === 'b') : undefined
   const n = cutAndHeal(pair)
   await down
@@ -117,7 +91,7 @@ async function startAt (key: PrivateKey, port: number): Promise<ConsensusNet> {
 describe('reliable channels across connection resets', () => {
   it('deliver 20,000 messages exactly once and in order across >= 10 resets, replaying what was unacknowledged; an unreliable channel alongside never duplicates or reorders', async (t) => {
     // Routing: through both proxies; every round ends with a cut of every connection between a and b.
-    const pair = await proxiedPair(QUICK_REDIAL)
+    const pair = await proxiedPair(QUICK_REDIAL, cleanup)
     const { a, b } = pair
     const N = 20_000
     const ROUNDS = 12
@@ -203,7 +177,7 @@ describe('reliable channels across connection resets', () => {
 
   it('with a small sendBufferSize, messages that overflow it are counted dropped, and the rest arrive once and in order: delivered + dropped = sent', async (t) => {
     // Routing: through both proxies; each round cuts every connection and sends a burst into the outage.
-    const pair = await proxiedPair(QUICK_REDIAL)
+    const pair = await proxiedPair(QUICK_REDIAL, cleanup)
     const { a, b } = pair
     const ROUNDS = 10
     const BURST = 500
@@ -252,7 +226,7 @@ describe('reliable channels across connection resets', () => {
     // Routing: through both proxies; b's bytes (its ACKs) are held, then discarded by a cut.
     // (A regression test: a lane full of unacknowledged messages with one more queued used to
     // keep the writer looping forever, blocking the event loop.)
-    const pair = await proxiedPair(QUICK_REDIAL)
+    const pair = await proxiedPair(QUICK_REDIAL, cleanup)
     const { a, b } = pair
     const ra = a.channel('r', { reliable: true, sendBufferSize: 10 })
     const log = new Log().listen(b.channel('r', { reliable: true }), 'r')
@@ -326,7 +300,7 @@ describe('reliable channels across restarts', () => {
     const toA = await TcpProxy.start(portOf(a))
     const toB = await TcpProxy.start(port)
     cleanup.push(toA, toB)
-    const pair: Pair = { a, b: b1, toA, toB, membership: { a: toA.multiaddr(a.peerId.toString()), b: toB.multiaddr(b1.peerId.toString()) } }
+    const pair: ProxiedPair = { a, b: b1, toA, toB, membership: { a: toA.multiaddr(a.peerId.toString()), b: toB.multiaddr(b1.peerId.toString()) } }
     const ra = a.channel('r', { reliable: true })
     const log1 = new Log().listen(b1.channel('r', { reliable: true }), 'r')
     await Promise.all([a.connect(pair.membership), b1.connect(pair.membership)])

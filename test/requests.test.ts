@@ -5,12 +5,10 @@
  * requests-streams.test.ts. Real nodes over TCP on 127.0.0.1, one test on the memory transport.
  */
 import assert from 'node:assert/strict'
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { after, describe, it } from 'node:test'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createLibp2p } from 'libp2p'
@@ -18,6 +16,7 @@ import { RequestError } from '../src/errors.ts'
 import { consensusNet, createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { freePort, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, str, text, waitUntil, withTimeout } from './helpers.ts'
 import { Calls, aborted, deferred, failure, mesh as startMesh, prng } from './request-helpers.ts'
+import { ChildNode } from './fixtures/child-node.ts'
 import type { HandlerContext } from '../src/channel.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -193,39 +192,12 @@ describe('requests: a member restarts with requests in flight', () => {
 
 const RESPONDER = new URL('./fixtures/responder.ts', import.meta.url).pathname
 
-/** A responder node in a child process (fixtures/responder.ts). */
-class Child {
-  readonly child: ChildProcess
-  readonly addrs: Promise<string[]>
+/** A responder node in a child process (fixtures/responder.ts), counting the requests it serves. */
+class Child extends ChildNode {
   readonly requests = new Calls()
 
   constructor (key: PrivateKey, port: number) {
-    this.child = fork(RESPONDER, [Buffer.from(privateKeyToProtobuf(key)).toString('hex'), String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    this.child.on('message', (m: any) => { if (m.type === 'request') this.requests.hit() })
-    this.addrs = this.#next('ready').then(m => m.addrs)
-  }
-
-  async connect (membership: object): Promise<void> {
-    const done = this.#next('connected')
-    this.child.send({ type: 'connect', membership })
-    await done
-  }
-
-  async #next (type: string): Promise<any> {
-    return withTimeout(new Promise(resolve => {
-      const on = (m: any): void => {
-        if (m.type !== type) return
-        this.child.off('message', on)
-        resolve(m)
-      }
-      this.child.on('message', on)
-    }), 30_000, () => `child: no '${type}'`)
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode != null || this.child.signalCode != null) return
-    this.child.kill('SIGKILL')
-    await once(this.child, 'exit')
+    super(RESPONDER, key, port, (m: any) => { if (m.type === 'request') this.requests.hit() })
   }
 }
 
