@@ -6,15 +6,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createLibp2p } from 'libp2p'
-import { consensusNet, createConsensusNet, type ConsensusNet } from '../src/index.ts'
+import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { counters, Log } from './channel-helpers.ts'
-import { FAST_RECONNECT, Inbox, freePort, membershipOf, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
+import { FAST_RECONNECT, Inbox, freePort, memoryPair, membershipOf, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
 import type { Channel } from '../src/channel.ts'
 
 const tagged = (log: Log, tag: string): string[] => log.of(tag).map(e => `${e.from}:${str(e.data)}`)
@@ -289,19 +285,8 @@ describe('a member that is down, then up', () => {
 
 describe('channels on the memory transport', () => {
   it('two nodes exchange channel messages both ways by priority, and broadcast', async () => {
-    const make = async (name: string): Promise<any> => createLibp2p({
-      addresses: { listen: [`/memory/consensus-net-channels-${name}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { consensus: consensusNet() }
-    })
-    const nodes = await Promise.all([make('a'), make('b')])
+    const { nodes, nets: [a, b] } = await memoryPair()
     try {
-      const [a, b] = nodes.map(n => n.services.consensus as ConsensusNet)
-      const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
-      await Promise.all([a.connect(membership), b.connect(membership)])
-      await Promise.all([a.waitFor(2), b.waitFor(2)])
       const logs = [a, b].map(n => new Log().listen(n.channel('votes', { priority: 0 }), 'votes').listen(n.channel('bulk', { priority: 7 }), 'bulk'))
       // one burst: the urgent channel goes first in the write
       for (let i = 0; i < 3; i++) a.channel('bulk').send('b', seq(i))

@@ -1,9 +1,10 @@
 /** Shared test helpers: real nodes on 127.0.0.1, event waits bounded in time (never sleeps). */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { createConsensusNet, type ConsensusNet, type CreateConsensusNetInit, type MessageDetail } from '../src/index.ts'
+import { consensusNet, createConsensusNet, type ConsensusNet, type CreateConsensusNetInit, type MessageDetail } from '../src/index.ts'
 
 /** Fast reconnects: tests wait on events, and a 5 s backoff cap would only slow them. */
 export const FAST_RECONNECT = { initialDelay: 20, maxDelay: 200, factor: 2, jitter: 0.2 }
@@ -140,4 +141,24 @@ export async function startStranger (init: CreateConsensusNetInit = {}): Promise
   await a.connect({ a: all.a })
   await c.connect(all)
   return { a, c, all }
+}
+
+/**
+ * Two libp2p nodes on the memory transport with the service inside (the service form, on a
+ * transport other than TCP), connected: `nets` are their services, `nodes` the libp2p nodes.
+ */
+export async function memoryPair (): Promise<{ nodes: Libp2p[], nets: [ConsensusNet, ConsensusNet] }> {
+  const id = Math.random().toString(36).slice(2)
+  const nodes = await Promise.all(['a', 'b'].map(async name => createLibp2p({
+    addresses: { listen: [`/memory/consensus-net-${id}-${name}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { consensus: consensusNet() }
+  })))
+  const [a, b] = nodes.map(n => n.services.consensus)
+  const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
+  await Promise.all([a.connect(membership), b.connect(membership)])
+  await Promise.all([a.waitFor(2), b.waitFor(2)])
+  return { nodes, nets: [a, b] }
 }

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { memory } from '@libp2p/memory'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { createLibp2p } from 'libp2p'
-import { consensusNet, type ConsensusNet } from '../src/index.ts'
-import { Inbox, NAMES, membershipOf, nextEvent, startNodes, stopAll, str, text } from './helpers.ts'
+import { type ConsensusNet } from '../src/index.ts'
+import { Inbox, NAMES, memoryPair, membershipOf, nextEvent, startNodes, stopAll, str, text } from './helpers.ts'
 
 describe('four-node full mesh', () => {
   let nets: ConsensusNet[] = []
@@ -83,19 +79,8 @@ describe('peer:up / peer:down and waitFor', () => {
 
 describe('as a libp2p service on any transport', () => {
   it('two nodes on the in-memory transport exchange messages through node.services', async () => {
-    const make = async (name: string): Promise<any> => createLibp2p({
-      addresses: { listen: [`/memory/consensus-net-test-${name}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { consensus: consensusNet() }
-    })
-    const nodes = await Promise.all([make('a'), make('b')])
+    const { nodes, nets: [a, b] } = await memoryPair()
     try {
-      const [a, b] = nodes.map(n => n.services.consensus as ConsensusNet)
-      const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
-      await Promise.all([a.connect(membership), b.connect(membership)])
-      await Promise.all([a.waitFor(2), b.waitFor(2)])
       const inbox = new Inbox(b)
       a.send('b', text('over memory'))
       await inbox.waitCount(1)

@@ -6,15 +6,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createLibp2p } from 'libp2p'
 import { RequestError } from '../src/errors.ts'
-import { consensusNet, createConsensusNet, type ConsensusNet } from '../src/index.ts'
-import { freePort, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, str, text, waitUntil, withTimeout } from './helpers.ts'
+import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
+import { freePort, memoryPair, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, str, text, waitUntil, withTimeout } from './helpers.ts'
 import { Calls, aborted, deferred, failure, mesh as startMesh, prng } from './request-helpers.ts'
 import { ChildNode } from './fixtures/child-node.ts'
 import type { HandlerContext } from '../src/channel.ts'
@@ -531,20 +527,8 @@ describe('requests: counters', () => {
 
 describe('requests: over the memory transport', () => {
   it('two libp2p nodes on the memory transport: an answer, a streamed answer, an error, an abort reaching the responder', async () => {
-    const id = Math.random().toString(36).slice(2)
-    const make = async (name: string): Promise<any> => createLibp2p({
-      addresses: { listen: [`/memory/requests-${id}-${name}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { consensus: consensusNet() }
-    })
-    const nodes = await Promise.all([make('a'), make('b')])
+    const { nodes, nets: [a, b] } = await memoryPair()
     cleanup.push(...nodes)
-    const [a, b] = nodes.map(n => n.services.consensus as ConsensusNet)
-    const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
-    await Promise.all([a.connect(membership), b.connect(membership)])
-    await Promise.all([a.waitFor(2), b.waitFor(2)])
     const started = new Calls()
     const cancelled = deferred<unknown>()
     b.channel('mem').handle(async (data, { signal }) => {
