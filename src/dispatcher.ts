@@ -33,7 +33,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
 import { DIAL_TIMEOUT, STABLE_STREAM_MS } from './constants.ts'
 import {
-  encodeKindFrame, FrameDecoder, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
+  encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
@@ -328,6 +328,51 @@ export class Dispatcher {
     }
   }
 
+  /** The write being assembled by `#pack`: its bytes (room for reliable numbers included) and frames. */
+  #bytes = 0
+  #frames = 0
+
+  /**
+   * Moves `lane`'s writable items into the write being assembled, while they fit in `max` bytes
+   * (the first frame always does); false once the write is full. Past a full window (`urgentOnly`)
+   * only priority-0 lanes give.
+   */
+  #take (lane: Lane, stream: Stream, urgentOnly: boolean, now: number, max: number): boolean {
+    if (urgentOnly && lane.spec.priority > 0) return true
+    const spec = lane.spec
+    for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
+      if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
+        lane.shift()
+        if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
+        lane.dropped++
+        if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
+        continue
+      }
+      const bind = lane.boundOn !== stream && spec.channel > 0
+      // a reliable message's number adds at most 7 bytes, and 1 to its length prefix
+      let size = item instanceof Uint8Array
+        ? headerLength(item.byteLength, lane.fieldBytes) + item.byteLength
+        : frameBytes(lane, item)
+      if (spec.reliable) size += 8
+      if (bind) size += bindBytes(lane)
+      if (this.#frames > 0 && this.#bytes + size > max) return false
+      const taken = lane.shift()
+      lane.took = true
+      if (bind) {
+        lane.boundOn = stream
+        this.#items.push(BIND)
+        this.#itemLanes.push(lane)
+        this.#itemSeqs.push(-1)
+      }
+      this.#items.push(taken)
+      this.#itemLanes.push(lane)
+      this.#itemSeqs.push(lane.seq)
+      this.#bytes += size
+      this.#frames++
+    }
+    return true
+  }
+
   /** Counts the write just made (or refused) and tells envelope owners. */
   #settle (written: boolean): void {
     const items = this.#items
@@ -358,44 +403,15 @@ export class Dispatcher {
     const max = this.#init.maxWriteBytes
     const now = Date.now()
     const lanes = this.lanes
-    let bytes = 0
-    let frames = 0
-    const take = (lane: Lane): boolean => {
-      if (urgentOnly && lane.spec.priority > 0) return true
-      for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
-        if (!this.#channels && lane.spec.channel !== DEFAULT_CHANNEL) {
-          lane.shift()
-          if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
-          lane.dropped++
-          if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
-          continue
-        }
-        const bind = lane.boundOn !== stream && lane.spec.channel > 0
-        // a reliable message's number adds at most 7 bytes, and 1 to its length prefix
-        const size = frameBytes(lane, item, -1) + (lane.spec.reliable ? 8 : 0) + (bind ? bindBytes(lane) : 0)
-        if (frames > 0 && bytes + size > max) return false
-        const taken = lane.shift()
-        lane.took = true
-        if (bind) {
-          lane.boundOn = stream
-          this.#items.push(BIND)
-          this.#itemLanes.push(lane)
-          this.#itemSeqs.push(-1)
-        }
-        this.#items.push(taken)
-        this.#itemLanes.push(lane)
-        this.#itemSeqs.push(lane.seq)
-        bytes += size
-        frames++
-      }
-      return true
-    }
+    this.#bytes = 0
+    this.#frames = 0
     const starved = lanes.starved()
-    if (starved === undefined || take(starved)) {
-      for (const lane of lanes.ordered) if (lane !== starved && !take(lane)) break
+    if (starved === undefined || this.#take(starved, stream, urgentOnly, now, max)) {
+      for (const lane of lanes.ordered) if (lane !== starved && !this.#take(lane, stream, urgentOnly, now, max)) break
     }
     lanes.written()
-    if (frames === 0) return undefined
+    if (this.#frames === 0) return undefined
+    const bytes = this.#bytes
 
     const items = this.#items
     const itemLanes = this.#itemLanes
@@ -416,8 +432,19 @@ export class Dispatcher {
         offset += name.byteLength
         continue
       }
-      const payload = shapeOf(lane, item, seqs[i])
-      offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
+      const seq = seqs[i]
+      let payload: Uint8Array
+      if (item instanceof Uint8Array && seq < 0) {
+        // a plain message, by far the most common: its header without the general shape
+        payload = item
+        const channel = lane.spec.channel
+        offset = channel === DEFAULT_CHANNEL
+          ? writeHeader(buf, offset, payload.byteLength)
+          : writeFrameHeader(buf, offset, FRAME_CHANNEL, channel, -1, lane.fieldBytes, payload.byteLength)
+      } else {
+        payload = shapeOf(lane, item, seq)
+        offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
+      }
       if (zeroCopy && i === items.length - 1) break
       buf.set(payload, offset)
       offset += payload.byteLength
@@ -467,9 +494,9 @@ function shapeOf (lane: Lane, item: Item, seq: number): Uint8Array {
   return payload
 }
 
-function frameBytes (lane: Lane, item: Item, seq: number): number {
-  if (item instanceof Uint8Array && lane.spec.channel === DEFAULT_CHANNEL) return headerLength(item.byteLength) + item.byteLength
-  const payload = shapeOf(lane, item, seq)
+/** Bytes of the frame of an envelope (its header and payload), without a reliable number. */
+function frameBytes (lane: Lane, item: Envelope): number {
+  const payload = shapeOf(lane, item, -1)
   return headerLength(payload.byteLength, shape.fields) + payload.byteLength
 }
 

@@ -80,7 +80,7 @@ export function varintLength (n: number): number {
 }
 
 /** Writes `n` as a uvarint at `offset`; returns the offset after it. */
-export function writeVarint (buf: Uint8Array, offset: number, n: number): number {
+function writeVarint (buf: Uint8Array, offset: number, n: number): number {
   while (n >= 0x80) {
     buf[offset++] = (n & 0x7f) | 0x80
     n = Math.floor(n / 0x80)

@@ -18,7 +18,7 @@
  * sees have no gaps. While the unacknowledged messages alone fill the bounds, the lane writes
  * nothing more. Requests and answers in a reliable lane are written once, as in any lane.
  */
-import { FRAME_CHANNEL, FRAME_MESSAGE } from './framing.ts'
+import { FRAME_CHANNEL, FRAME_MESSAGE, varintLength } from './framing.ts'
 import { RingBuffer } from './ring-buffer.ts'
 
 /** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */
@@ -121,8 +121,12 @@ export class Lane {
   /** Envelopes taken back but still in the ring (skipped when reached). */
   #holes = 0
 
+  /** Bytes of the channel number a frame of this lane carries (0 on the default channel, which carries none). */
+  readonly fieldBytes: number
+
   constructor (spec: LaneSpec) {
     this.spec = spec
+    this.fieldBytes = spec.channel > 0 ? varintLength(spec.channel) : 0
     // the lane enforces its bounds itself (push): holes and unacknowledged messages are not the ring's to count
     this.ring = new RingBuffer(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     if (spec.reliable) this.#unacked = new RingBuffer(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)

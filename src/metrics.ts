@@ -39,9 +39,17 @@ const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  * request path calls on each success: the only figure not read from `stats()`.
  */
 export function registerMetrics (metrics: Metrics, source: MetricsSource, protocol: string): (channel: string, ms: number) => void {
-  const snapshot = (): Snapshot | undefined => source.isStarted()
-    ? { net: source.stats(), channels: new Map(source.channels().map(c => [c.name, c.stats()])) }
-    : undefined
+  // one reading per scrape, shared by every group (and so consistent across them): reused until
+  // the next turn of the event loop
+  let cached: Snapshot | undefined
+  const snapshot = (): Snapshot | undefined => {
+    if (!source.isStarted()) return undefined
+    if (cached === undefined) {
+      cached = { net: source.stats(), channels: new Map(source.channels().map(c => [c.name, c.stats()])) }
+      setImmediate(() => { cached = undefined })
+    }
+    return cached
+  }
   const gauge = (name: string, label: string, help: string, read: Read): void => {
     metrics.registerMetricGroup(name, { label, help, calculate: gaugeValues(snapshot, read) })
   }

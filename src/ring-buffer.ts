@@ -28,12 +28,11 @@ export class RingBuffer<T extends { readonly byteLength: number } = Uint8Array> 
   /**
    * Appends `item`, first dropping the oldest items while the count or byte bound would be
    * exceeded, each handed to `onDrop`. An item larger than `maxBytes` on its own is kept,
-   * alone. `otherLength` / `otherBytes` count against the bounds too (items held elsewhere that
-   * this ring may not drop). Returns how many items were dropped.
+   * alone. Returns how many items were dropped.
    */
-  push (item: T, onDrop?: (dropped: T) => void, otherLength = 0, otherBytes = 0): number {
+  push (item: T, onDrop?: (dropped: T) => void): number {
     let dropped = 0
-    while (this.#length > 0 && (this.#length + otherLength >= this.maxLength || this.#bytes + otherBytes + item.byteLength > this.maxBytes)) {
+    while (this.#length > 0 && (this.#length >= this.maxLength || this.#bytes + item.byteLength > this.maxBytes)) {
       const old = this.shift()!
       onDrop?.(old)
       dropped++
