@@ -10,6 +10,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import * as defaults from './constants.ts'
+import { DialOrder } from './dial-order.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
 import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
@@ -22,7 +23,7 @@ import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
-import type { AbortOptions, ComponentLogger, Connection, Logger, Metrics, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -56,7 +57,7 @@ export interface ConsensusNetInit {
   /**
    * With a 1.1.0 peer: a member's link that reports nothing consumed for this many ms while we
    * wait on it is declared dead ('peer:down') and redialled on a new connection; an idle link is
-   * probed with a heartbeat every `deadLinkTimeout / 5`. 0 turns it off. Default 5 s.
+   * probed with a heartbeat every `deadLinkTimeout / 2`. 0 turns it off. Default 5 s.
    */
   deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
@@ -71,6 +72,8 @@ export interface ConsensusNetComponents {
   logger: ComponentLogger
   /** libp2p's metrics, when the node has them: the figures of `stats()` are registered there (metrics.ts). */
   metrics?: Metrics
+  /** libp2p's events ('connection:open'): without them this node dials every member at once (dial-order.ts). */
+  events?: TypedEventTarget<Libp2pEvents>
 }
 
 export interface MessageDetail {
@@ -170,6 +173,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   /** Random, new at every start: tells peers this process is not the one they knew (reliable channels). */
   readonly #session = newSession()
   readonly #deadLinkTimeout: number
+  /** Checks every Dispatcher's link (Dispatcher.checkLink) while started, if `deadLinkTimeout` > 0. */
+  #linkTimer: ReturnType<typeof setInterval> | undefined
+  /** Who waits for whom to dial, and how many dials at once. */
+  readonly #dialOrder: DialOrder
 
   #status: 'new' | 'started' | 'stopped' = 'new'
   /** A membership update is being applied; events it causes wait in `#deferred`. */
@@ -228,6 +235,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       sendBufferBytes: this.#sendBufferBytes
     }
     this.#router = new Router(this.#routerHost())
+    this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager)
   }
 
   #routerHost (): RouterHost {
@@ -255,6 +263,14 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       await this.#components.registrar.handle(protocol, this.#onStream, { maxInboundStreams: this.#maxInboundStreams })
     }
     if (this.#components.metrics != null) this.#router.requests.onSucceeded = registerMetrics(this.#components.metrics, this, this.#protocol)
+    this.#dialOrder.start()
+    if (this.#deadLinkTimeout > 0) {
+      this.#linkTimer = setInterval(() => {
+        const now = Date.now()
+        for (const state of this.#members.values()) if (state.out instanceof Dispatcher) state.out.checkLink(now)
+      }, Math.max(1, Math.floor(this.#deadLinkTimeout / 20)))
+      this.#linkTimer.unref?.()
+    }
     this.#status = 'started'
   }
 
@@ -262,6 +278,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   async stop (): Promise<void> {
     if (this.#status === 'started') {
       this.#status = 'stopped'
+      clearInterval(this.#linkTimer)
+      this.#dialOrder.stop()
       for (const state of this.#members.values()) state.out.close()
       this.#members.clear()
       this.#router.stop()
@@ -503,7 +521,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       deadLinkTimeout: this.#deadLinkTimeout,
       session: this.#session,
       reconnect: this.#reconnect,
-      dial: async (addr, options) => this.#components.connectionManager.openStream(addr, this.#protocols(), options),
+      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async signal =>
+        this.#components.connectionManager.openStream(addr, this.#protocols(), { signal, force })),
       channelProtocol: this.#channelProtocol,
       onUp: node => {
         this.#up++

@@ -15,11 +15,12 @@
  * here, what waits stays in the lanes, where priorities, keys, deadlines and drop-oldest act.
  * Priority-0 lanes (and control frames) may go URGENT_HEADROOM past a full window, so an urgent
  * message waits behind what is in flight but never for the receiver's next report.
- * The same reports carry acknowledgements of reliable channels (FRAME_ACK): a new stream starts
- * with this node's session (FRAME_HELLO) and writes every unacknowledged message again first.
- * A link that reports nothing while we wait on it for `deadLinkTimeout` is dead: the stream is
- * reset and the member redialled on a new connection. An idle link is probed with a heartbeat
- * (FRAME_PING) every `deadLinkTimeout / 5`, so a busy one pays nothing. Backpressure waits on the stream's 'drain'
+ * The same reports carry acknowledgements of reliable channels (FRAME_ACK): the first write on a
+ * new stream starts with this node's session (FRAME_HELLO) and writes every unacknowledged
+ * message again first. A link that reports nothing while we wait on it for `deadLinkTimeout` is
+ * dead: the stream is reset and the member redialled on a new connection. An idle link is probed
+ * with a heartbeat (FRAME_PING) every `deadLinkTimeout / 2`, so a busy one pays nothing; a new
+ * stream writes nothing until it has something to say. Backpressure waits on the stream's 'drain'
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
  *
  * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
@@ -31,14 +32,15 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
-import { DIAL_TIMEOUT, STABLE_STREAM_MS } from './constants.ts'
+import { STABLE_STREAM_MS } from './constants.ts'
+import { DialSupersededError } from './dial-order.ts'
 import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
-import type { AbortOptions, Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
+import type { Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface DispatcherInit {
@@ -50,13 +52,17 @@ export interface DispatcherInit {
   maxWriteBytes: number
   /** On a 1.1.0 stream: bytes written but not yet reported consumed, at most (one write may go past it). */
   maxBytesInFlight: number
-  /** On a 1.1.0 stream: ms without progress while waiting on the receiver after which the link is dead; 0: never. */
+  /** On a 1.1.0 stream: ms without progress while waiting on the receiver after which the link is dead; 0: never (see `checkLink`). */
   deadLinkTimeout: number
   /** This node's session, the first frame of every 1.1.0 stream. */
   session: number
   reconnect: ReconnectOptions
-  /** Opens an outgoing stream of our protocols to `addr`; `force` dials a new connection even if one is open. */
-  dial: (addr: Multiaddr, options: AbortOptions & { force?: boolean }) => Promise<Stream>
+  /**
+   * Opens an outgoing stream of our protocols to `addr`, in the node's dial order (dial-order.ts:
+   * it may wait for the member to connect first, and carries a timeout); `force` dials a new
+   * connection even if one is open. DialSupersededError: the member's own connection opened first.
+   */
+  dial: (addr: Multiaddr, options: { signal: AbortSignal, force: boolean }) => Promise<Stream>
   /** The protocol ID that means a stream speaks 1.1.0 (channels and requests). */
   channelProtocol: string
   /** The outgoing stream opened / closed. */
@@ -71,6 +77,8 @@ const URGENT_HEADROOM = 64 * 1024
 /** A BIND frame in a write being assembled: its lane's channel is bound before its first frame. */
 const BIND = new Uint8Array(0)
 const PING = encodeKindFrame(FRAME_PING, -1, -1)
+/** An idle link is probed every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`. */
+export const HEARTBEATS_PER_TIMEOUT = 2
 
 export class Dispatcher {
   readonly node: NodeId
@@ -102,6 +110,9 @@ export class Dispatcher {
   #writtenAt = 0
   /** The receiver's session (FRAME_HELLO_BACK): a new one means it restarted. */
   #peerSession = -1
+  /** Our session (FRAME_HELLO); written first on a 1.1.0 stream, with its first write: an idle stream costs nothing. */
+  readonly #hello: Uint8Array
+  #helloPending = false
   /** The write being assembled: its items (BIND for a binding) and their lanes. */
   readonly #items: Item[] = []
   readonly #itemLanes: Lane[] = []
@@ -112,6 +123,7 @@ export class Dispatcher {
     this.#init = init
     this.node = init.node
     this.#addrs = init.addrs
+    this.#hello = encodeKindFrame(FRAME_HELLO, init.session, -1)
     this.default = this.lanes.open(init.defaultLane)
     this.lanes.open(init.controlLane)
     void this.#run()
@@ -166,11 +178,11 @@ export class Dispatcher {
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
       let stream: Stream | undefined
       try {
-        // our signal replaces libp2p's own negotiation timeout, so it carries one
-        stream = await this.#init.dial(addr, { signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(DIAL_TIMEOUT)]), force: this.#force })
+        stream = await this.#init.dial(addr, { signal: attempt.signal, force: this.#force })
       } catch (err: any) {
         if (this.#closed) return
         if (attempt.signal.aborted) continue // new addresses: dial them now
+        if (err instanceof DialSupersededError) continue // the member connected to us: ride its connection
         this.#init.log('dial %s of %s failed: %s', addr, this.node, err?.message ?? err?.type ?? err)
         this.#nextAddr++
       }
@@ -227,10 +239,8 @@ export class Dispatcher {
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
       else this.#flush()
     }
-    let heartbeat: ReturnType<typeof setInterval> | undefined
     await new Promise<void>(resolve => {
       stream.addEventListener('close', () => {
-        clearInterval(heartbeat)
         stream.removeEventListener('drain', this.#onDrain)
         stream.removeEventListener('message', onMessage)
         this.#stream = undefined
@@ -242,17 +252,11 @@ export class Dispatcher {
       this.#channels = stream.protocol === this.#init.channelProtocol
       this.#written = 0
       this.#consumed = 0
+      this.#writtenAt = Date.now()
       this.lanes.rewind()
       if (this.#channels) {
         stream.addEventListener('message', onMessage)
-        this.#write(stream, encodeKindFrame(FRAME_HELLO, this.#init.session, -1))
-        const timeout = this.#init.deadLinkTimeout
-        if (timeout > 0) {
-          // checked every twentieth of the timeout: a dead link is found within the timeout, plus
-          // one heartbeat interval (timeout / 5) if it was idle, plus this granularity
-          heartbeat = setInterval(() => { this.#checkLink(stream, timeout) }, Math.max(1, Math.floor(timeout / 20)))
-          heartbeat.unref?.()
-        }
+        this.#helloPending = true
       }
       this.#init.onUp(this.node)
       this.#flush()
@@ -260,23 +264,35 @@ export class Dispatcher {
   }
 
   /**
-   * Waiting on the receiver with no progress for `timeout`: the link is dead. Idle for a fifth of
-   * it: a heartbeat, so that the receiver's FLOW shows it alive.
+   * Called by the network's one timer, every twentieth of `deadLinkTimeout`: a 1.1.0 stream
+   * waiting on the receiver with no progress for the timeout is dead; one idle for
+   * `timeout / HEARTBEATS_PER_TIMEOUT` gets a heartbeat, so that the receiver's FLOW shows it
+   * alive. A dead link is thus found within the timeout, plus one heartbeat interval if it was
+   * idle, plus the timer's granularity.
    */
-  #checkLink (stream: Stream, timeout: number): void {
-    const now = Date.now()
+  checkLink (now: number): void {
+    const stream = this.#stream
+    const timeout = this.#init.deadLinkTimeout
+    if (stream === undefined || !this.#channels || timeout <= 0) return
     if (this.#written > this.#consumed) {
       if (now - this.#progressAt < timeout) return
       this.#init.log('link to %s is dead: nothing consumed for %d ms', this.node, now - this.#progressAt)
       this.#force = true // libp2p may hold the dead connection as open: redial on a new one
       stream.abort(new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`))
-    } else if (now - this.#writtenAt >= timeout / 5 && stream.writeStatus === 'writable') {
+    } else if (now - this.#writtenAt >= timeout / HEARTBEATS_PER_TIMEOUT && stream.writeStatus === 'writable') {
       this.#write(stream, PING)
     }
   }
 
-  /** One write of our own (HELLO, PING): counted in flight like any other. */
+  /** A write of our own (PING): counted in flight like any other; led by HELLO on a new stream. */
   #write (stream: Stream, frame: Uint8Array): void {
+    if (this.#helloPending) {
+      this.#helloPending = false
+      const both = new Uint8Array(this.#hello.byteLength + frame.byteLength)
+      both.set(this.#hello)
+      both.set(frame, this.#hello.byteLength)
+      frame = both
+    }
     if (this.#written === this.#consumed) this.#progressAt = Date.now()
     try {
       stream.send(frame)
@@ -419,8 +435,14 @@ export class Dispatcher {
     const lastPayload = last instanceof Envelope ? last.data : last
     // a large message: frame it without copying it
     const zeroCopy = lastPayload.byteLength >= max
-    const buf = new Uint8Array(zeroCopy ? bytes - lastPayload.byteLength : bytes)
+    const hello = this.#helloPending ? this.#hello : undefined
+    this.#helloPending = false
+    const buf = new Uint8Array((zeroCopy ? bytes - lastPayload.byteLength : bytes) + (hello?.byteLength ?? 0))
     let offset = 0
+    if (hello !== undefined) {
+      buf.set(hello)
+      offset = hello.byteLength
+    }
     const seqs = this.#itemSeqs
     for (let i = 0; i < items.length; i++) {
       const item = items[i]

@@ -40,7 +40,7 @@ export interface ReceiverInit {
   maxMessageSize: number
   /** The stream speaks 1.1.0: channels and requests. */
   channels: boolean
-  /** This node's session, sent back at once on a 1.1.0 stream (FRAME_HELLO_BACK). */
+  /** This node's session, sent back on a 1.1.0 stream (FRAME_HELLO_BACK) in its first report. */
   session: number
   inbound: Inbound
   /** The stream broke the format; it has been reset. Called before `onClose`. */
@@ -71,6 +71,8 @@ export class Receiver {
   #consumed = 0
   #reported = 0
   #reportScheduled = false
+  /** 1.1.0: our session (FRAME_HELLO_BACK), not yet sent; it leads the first report, so an idle stream costs no write. */
+  #helloBack: Uint8Array | undefined
 
   constructor (stream: Stream, init: ReceiverInit) {
     this.stream = stream
@@ -82,7 +84,7 @@ export class Receiver {
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
     stream.addEventListener('close', () => { init.onClose(this) }, { once: true })
-    if (init.channels) this.#sendBack(encodeKindFrame(FRAME_HELLO_BACK, init.session, -1))
+    if (init.channels) this.#helloBack = encodeKindFrame(FRAME_HELLO_BACK, init.session, -1)
   }
 
   /** Reliable messages of channel `name` up to `seq` were delivered: tell the writer (FRAME_ACK). */
@@ -216,17 +218,24 @@ export class Receiver {
 
   /**
    * Tells the writer what was delivered on reliable channels (FRAME_ACK) and how much was
-   * consumed, so it may write more (FRAME_FLOW), in one write.
+   * consumed, so it may write more (FRAME_FLOW), in one write, led by our session
+   * (FRAME_HELLO_BACK) in the stream's first report.
    */
   readonly #report = (): void => {
     this.#reportScheduled = false
     if (this.inbound === DETACHED || (this.#consumed === this.#reported && this.#acks.size === 0)) return
-    let bytes = 0
+    const helloBack = this.#helloBack
+    let bytes = helloBack?.byteLength ?? 0
     for (const [n, seq] of this.#acks) bytes += 2 + varintLength(varintLength(n) + varintLength(seq) + 1) + varintLength(n) + varintLength(seq)
     const flow = this.#consumed !== this.#reported
     if (flow) bytes += 2 + varintLength(varintLength(this.#consumed) + 1) + varintLength(this.#consumed)
     const buf = new Uint8Array(bytes)
     let offset = 0
+    if (helloBack !== undefined) {
+      buf.set(helloBack)
+      offset = helloBack.byteLength
+      this.#helloBack = undefined
+    }
     for (const [n, seq] of this.#acks) offset = writeFrameHeader(buf, offset, FRAME_ACK, n, seq, varintLength(n) + varintLength(seq), 0)
     if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
     this.#acks.clear()

@@ -5,7 +5,7 @@
  * reliable messages written into it arrive after the redial, once. Busy and idle healthy links
  * are never declared dead.
  *
- * Timing: `deadLinkTimeout` is 600 ms here, so a heartbeat every 120 ms. On this shared 2-core
+ * Timing: `deadLinkTimeout` is 600 ms here, so a heartbeat every 300 ms. On this shared 2-core
  * machine only lower bounds are asserted tightly ('peer:down' no earlier than the timeout minus
  * a margin: it is the detector, not a socket closing); upper bounds are generous timeouts, and
  * the measured delays are printed.
@@ -15,10 +15,11 @@ import { after, describe, it } from 'node:test'
 import { Log } from './channel-helpers.ts'
 import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
 import { proxiedPair } from './fixtures/proxied-pair.ts'
+import { HEARTBEATS_PER_TIMEOUT } from '../src/dispatcher.ts'
 import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
 
 const TIMEOUT = 600
-const HEARTBEAT = TIMEOUT / 5
+const HEARTBEAT = TIMEOUT / HEARTBEATS_PER_TIMEOUT
 /** 'peer:down' earlier than this after the blackhole began would not be the detector. */
 const EARLIEST = TIMEOUT - 150
 const INIT: CreateConsensusNetInit = { deadLinkTimeout: TIMEOUT }

@@ -1,0 +1,164 @@
+/**
+ * Who dials whom, and how many at once. When two members learn of each other at the same time
+ * and both dial, libp2p keeps both connections: twice the handshakes, sockets and muxers for
+ * one pair. So:
+ * - the member with the lower peer ID (comparing the canonical string forms) dials at once; the
+ *   other waits until that connection opens, and its stream rides it. If none comes, it dials
+ *   itself once no connection (to any peer) has opened for DIAL_GRACE, so that a member the
+ *   other side does not know (yet) is still reached; a connection already open is used at once;
+ * - a dial still in its handshake when the peer's own connection to us opens is abandoned, and
+ *   the stream opened on the peer's connection instead: two members that both dialled (the
+ *   grace ran out on a loaded machine, or a link came back) rarely end with two connections;
+ * - at most MAX_PARALLEL_DIALS dials run at once: handshakes run together share the CPU, and a
+ *   node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that most
+ *   hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
+ */
+import { DIAL_TIMEOUT } from './constants.ts'
+import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+
+/** The higher peer ID dials itself once no connection has opened for this long... */
+export const DIAL_GRACE = 1_000
+/** ...or after this long at the latest. */
+export const MAX_DIAL_WAIT = 10_000
+/** Dials one node runs at once; the others wait their turn. */
+export const MAX_PARALLEL_DIALS = 4
+
+/** A dial abandoned because the peer's own connection to us opened first: dial again at once, it will ride that one. */
+export class DialSupersededError extends Error {
+  constructor () {
+    super('the peer connected to us first')
+    this.name = 'DialSupersededError'
+  }
+}
+
+/** One dial in flight: abandoned if the peer's connection opens before ours. */
+interface Dial {
+  readonly controller: AbortController
+  /** Our connection to the peer opened: from then on the dial is only negotiating a stream. */
+  connected: boolean
+}
+
+/**
+ * One node's dialling policy. Without libp2p's events (`events` undefined) it only bounds the
+ * dials in flight: every member is dialled at once and no dial is abandoned.
+ */
+export class DialOrder {
+  readonly #self: PeerId
+  readonly #events: TypedEventTarget<Libp2pEvents> | undefined
+  readonly #connectionManager: ConnectionManager
+  /** Waits for a connection, by peer ID string: how to end each. */
+  readonly #waiting = new Map<string, Set<() => void>>()
+  readonly #dials = new Map<string, Dial>()
+  #lastOpenAt = 0
+  #busy = 0
+  readonly #queue: Array<() => void> = []
+
+  constructor (self: PeerId, events: TypedEventTarget<Libp2pEvents> | undefined, connectionManager: ConnectionManager) {
+    this.#self = self
+    this.#events = events
+    this.#connectionManager = connectionManager
+  }
+
+  start (): void {
+    this.#lastOpenAt = Date.now()
+    this.#events?.addEventListener('connection:open', this.#onOpen)
+  }
+
+  stop (): void {
+    this.#events?.removeEventListener('connection:open', this.#onOpen)
+    for (const ends of this.#waiting.values()) for (const end of ends) end()
+  }
+
+  /** This node dials `peer` at once (its peer ID is the lower), or waits for `peer` first. */
+  dialsFirst (peer: PeerId): boolean {
+    return this.#events === undefined || this.#self.toString() < peer.toString()
+  }
+
+  readonly #onOpen = (evt: CustomEvent<Connection>): void => {
+    this.#lastOpenAt = Date.now()
+    const connection = evt.detail
+    const peer = connection.remotePeer.toString()
+    const dial = this.#dials.get(peer)
+    if (dial !== undefined) {
+      if (connection.direction === 'outbound') dial.connected = true
+      else if (!dial.connected) dial.controller.abort(new DialSupersededError())
+    }
+    const ends = this.#waiting.get(peer)
+    if (ends !== undefined) for (const end of [...ends]) end()
+  }
+
+  /**
+   * Dials `peer` with `dial`, first waiting (if this node's peer ID is the higher) for the
+   * peer's own connection, then for a free slot. `dial` gets a signal that also carries
+   * DIAL_TIMEOUT, counted from when the slot was taken, and DialSupersededError.
+   */
+  async dial<T> (peer: PeerId, signal: AbortSignal, force: boolean, dial: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (!force && !this.dialsFirst(peer)) await this.#awaitConnection(peer, signal)
+    await this.#acquire(signal)
+    const key = peer.toString()
+    const own: Dial = { controller: new AbortController(), connected: false }
+    this.#dials.set(key, own)
+    try {
+      return await dial(AbortSignal.any([signal, own.controller.signal, AbortSignal.timeout(DIAL_TIMEOUT)]))
+    } catch (err) {
+      throw own.controller.signal.aborted ? own.controller.signal.reason : err
+    } finally {
+      if (this.#dials.get(key) === own) this.#dials.delete(key)
+      this.#busy--
+      this.#queue.shift()?.()
+    }
+  }
+
+  /** Resolves once a connection to `peer` is open, once none has opened for DIAL_GRACE, after MAX_DIAL_WAIT, or on abort. */
+  async #awaitConnection (peer: PeerId, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.#connectionManager.getConnections(peer).some(c => c.status === 'open')) return
+    const key = peer.toString()
+    const latest = Date.now() + MAX_DIAL_WAIT
+    await new Promise<void>(resolve => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const end = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', end)
+        const ends = this.#waiting.get(key)
+        ends?.delete(end)
+        if (ends?.size === 0) this.#waiting.delete(key)
+        resolve()
+      }
+      const check = (): void => {
+        const due = Math.min(this.#lastOpenAt + DIAL_GRACE, latest)
+        const now = Date.now()
+        if (now >= due) end()
+        else timer = setTimeout(check, due - now)
+      }
+      let ends = this.#waiting.get(key)
+      if (ends === undefined) this.#waiting.set(key, ends = new Set())
+      ends.add(end)
+      signal.addEventListener('abort', end, { once: true })
+      check()
+    })
+  }
+
+  /** Takes a dial slot, waiting in order for one; rejects if `signal` aborts first. */
+  async #acquire (signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    if (this.#busy < MAX_PARALLEL_DIALS) {
+      this.#busy++
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort)
+        this.#busy++
+        resolve()
+      }
+      const onAbort = (): void => {
+        const i = this.#queue.indexOf(grant)
+        if (i >= 0) this.#queue.splice(i, 1)
+        reject(signal.reason)
+      }
+      this.#queue.push(grant)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}
