@@ -74,8 +74,6 @@ export interface DispatcherInit {
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
 const URGENT_HEADROOM = 64 * 1024
 
-/** A BIND frame in a write being assembled: its lane's channel is bound before its first frame. */
-const BIND = new Uint8Array(0)
 const PING = encodeKindFrame(FRAME_PING, -1, -1)
 /** An idle link is probed every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`. */
 export const HEARTBEATS_PER_TIMEOUT = 2
@@ -113,11 +111,6 @@ export class Dispatcher {
   /** Our session (FRAME_HELLO); written first on a 1.1.0 stream, with its first write: an idle stream costs nothing. */
   readonly #hello: Uint8Array
   #helloPending = false
-  /** The write being assembled: its items (BIND for a binding) and their lanes. */
-  readonly #items: Item[] = []
-  readonly #itemLanes: Lane[] = []
-  /** Reliable messages: their numbers; -1 for every other item. */
-  readonly #itemSeqs: number[] = []
 
   constructor (init: DispatcherInit) {
     this.#init = init
@@ -344,18 +337,25 @@ export class Dispatcher {
     }
   }
 
-  /** The write being assembled by `#pack`: its bytes (room for reliable numbers included) and frames. */
+  /** The write being assembled by `#pack`: its bytes so far, its frames, a payload too large to copy that ends it. */
   #bytes = 0
   #frames = 0
+  #tail: Uint8Array | undefined
+  /** Lanes the write took plain messages from (their `writing` counts them), and the envelopes it took, with their lanes. */
+  readonly #touched: Lane[] = []
+  readonly #envelopes: Envelope[] = []
+  readonly #envelopeLanes: Lane[] = []
 
   /**
-   * Moves `lane`'s writable items into the write being assembled, while they fit in `max` bytes
-   * (the first frame always does); false once the write is full. Past a full window (`urgentOnly`)
-   * only priority-0 lanes give.
+   * Frames `lane`'s writable items into the write being assembled (`scratch`), while they fit in
+   * `max` bytes (the first frame always does); false once the write is full. Past a full window
+   * (`urgentOnly`) only priority-0 lanes give.
    */
   #take (lane: Lane, stream: Stream, urgentOnly: boolean, now: number, max: number): boolean {
     if (urgentOnly && lane.spec.priority > 0) return true
     const spec = lane.spec
+    const reliable = spec.reliable
+    let buf = scratch
     for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
       if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
         lane.shift()
@@ -365,116 +365,118 @@ export class Dispatcher {
         continue
       }
       const bind = lane.boundOn !== stream && spec.channel > 0
-      // a reliable message's number adds at most 7 bytes, and 1 to its length prefix
-      let size = item instanceof Uint8Array
-        ? headerLength(item.byteLength, lane.fieldBytes) + item.byteLength
-        : frameBytes(lane, item)
-      if (spec.reliable) size += 8
+      const payloadLength = item instanceof Uint8Array ? item.byteLength : item.data.byteLength
+      // at most: a reliable message's number adds up to 7 bytes, and 1 to its length prefix
+      let size = item instanceof Uint8Array ? headerLength(payloadLength, lane.fieldBytes) + payloadLength : frameBytes(lane, item)
+      if (reliable) size += 8
       if (bind) size += bindBytes(lane)
       if (this.#frames > 0 && this.#bytes + size > max) return false
       const taken = lane.shift()
       lane.took = true
+      let offset = this.#bytes
+      const large = payloadLength >= max // framed without copying: the last frame of the write
+      if (offset + size - (large ? payloadLength : 0) > buf.byteLength) buf = growScratch(offset + size)
       if (bind) {
         lane.boundOn = stream
-        this.#items.push(BIND)
-        this.#itemLanes.push(lane)
-        this.#itemSeqs.push(-1)
+        const name = spec.nameBytes
+        offset = writeFrameHeader(buf, offset, FRAME_BIND, spec.channel, -1, varintLength(spec.channel), name.byteLength)
+        buf.set(name, offset)
+        offset += name.byteLength
       }
-      this.#items.push(taken)
-      this.#itemLanes.push(lane)
-      this.#itemSeqs.push(lane.seq)
-      this.#bytes += size
+      let payload: Uint8Array
+      if (taken instanceof Uint8Array && lane.seq < 0) {
+        // a plain message, by far the most common: its header without the general shape
+        payload = taken
+        offset = spec.channel === DEFAULT_CHANNEL
+          ? writeHeader(buf, offset, payload.byteLength)
+          : writeFrameHeader(buf, offset, FRAME_CHANNEL, spec.channel, -1, lane.fieldBytes, payload.byteLength)
+      } else {
+        payload = shapeOf(lane, taken, lane.seq)
+        offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
+      }
+      if (taken instanceof Envelope) {
+        this.#envelopes.push(taken)
+        this.#envelopeLanes.push(lane)
+      } else if (lane.writing++ === 0) {
+        this.#touched.push(lane)
+      }
       this.#frames++
+      if (large) {
+        this.#bytes = offset
+        this.#tail = payload
+        return false
+      }
+      buf.set(payload, offset)
+      this.#bytes = offset + payload.byteLength
     }
     return true
   }
 
   /** Counts the write just made (or refused) and tells envelope owners. */
   #settle (written: boolean): void {
-    const items = this.#items
-    const lanes = this.#itemLanes
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]
-      if (item === BIND) continue
-      const lane = lanes[i]
+    for (const lane of this.#touched) {
+      if (written) lane.sent += lane.writing
+      else if (!lane.spec.reliable) lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
+      lane.writing = 0
+    }
+    const envelopes = this.#envelopes
+    for (let i = 0; i < envelopes.length; i++) {
+      const e = envelopes[i]
+      const lane = this.#envelopeLanes[i]
       if (written) {
         lane.sent++
-        if (item instanceof Envelope) item.owner?.written?.(item)
-      } else if (this.#itemSeqs[i] < 0) { // a reliable message stays unacknowledged: written again on the next stream
+        e.owner?.written?.(e)
+      } else {
         lane.dropped++
-        if (item instanceof Envelope) item.owner?.discarded(item, 'lost')
+        e.owner?.discarded(e, 'lost')
       }
     }
-    items.length = 0
-    lanes.length = 0
-    this.#itemSeqs.length = 0
+    this.#touched.length = 0
+    envelopes.length = 0
+    this.#envelopeLanes.length = 0
   }
 
   /**
    * Takes frames for one write of up to `maxWriteBytes` (at least one frame) from the lanes, in
-   * order of priority after any starved lane, and packs them into one buffer; undefined if
+   * order of priority after any starved lane, framing them straight into the shared scratch
+   * buffer; returns a copy of what was framed (plus a large payload, uncopied), or undefined if
    * nothing writable was queued.
    */
   #pack (stream: Stream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
     const max = this.#init.maxWriteBytes
     const now = Date.now()
     const lanes = this.lanes
-    this.#bytes = 0
     this.#frames = 0
+    this.#tail = undefined
+    // a new stream's first write starts with our session
+    const hello = this.#helloPending ? this.#hello : undefined
+    if (hello !== undefined) scratch.set(hello)
+    this.#bytes = hello?.byteLength ?? 0
     const starved = lanes.starved()
     if (starved === undefined || this.#take(starved, stream, urgentOnly, now, max)) {
       for (const lane of lanes.ordered) if (lane !== starved && !this.#take(lane, stream, urgentOnly, now, max)) break
     }
     lanes.written()
     if (this.#frames === 0) return undefined
-    const bytes = this.#bytes
-
-    const items = this.#items
-    const itemLanes = this.#itemLanes
-    const last = items[items.length - 1]
-    const lastPayload = last instanceof Envelope ? last.data : last
-    // a large message: frame it without copying it
-    const zeroCopy = lastPayload.byteLength >= max
-    const hello = this.#helloPending ? this.#hello : undefined
     this.#helloPending = false
-    const buf = new Uint8Array((zeroCopy ? bytes - lastPayload.byteLength : bytes) + (hello?.byteLength ?? 0))
-    let offset = 0
-    if (hello !== undefined) {
-      buf.set(hello)
-      offset = hello.byteLength
-    }
-    const seqs = this.#itemSeqs
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]
-      const lane = itemLanes[i]
-      if (item === BIND) {
-        const name = lane.spec.nameBytes
-        offset = writeFrameHeader(buf, offset, FRAME_BIND, lane.spec.channel, -1, varintLength(lane.spec.channel), name.byteLength)
-        buf.set(name, offset)
-        offset += name.byteLength
-        continue
-      }
-      const seq = seqs[i]
-      let payload: Uint8Array
-      if (item instanceof Uint8Array && seq < 0) {
-        // a plain message, by far the most common: its header without the general shape
-        payload = item
-        const channel = lane.spec.channel
-        offset = channel === DEFAULT_CHANNEL
-          ? writeHeader(buf, offset, payload.byteLength)
-          : writeFrameHeader(buf, offset, FRAME_CHANNEL, channel, -1, lane.fieldBytes, payload.byteLength)
-      } else {
-        payload = shapeOf(lane, item, seq)
-        offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
-      }
-      if (zeroCopy && i === items.length - 1) break
-      buf.set(payload, offset)
-      offset += payload.byteLength
-    }
-    // frames were sized with room for reliable numbers: send what was written
-    if (zeroCopy) return new Uint8ArrayList(buf.subarray(0, offset), lastPayload)
-    return offset === buf.byteLength ? buf : buf.subarray(0, offset)
+    const head = scratch.slice(0, this.#bytes)
+    return this.#tail === undefined ? head : new Uint8ArrayList(head, this.#tail)
   }
+}
+
+/**
+ * Writes are framed here, then copied out at their exact size (a copy of a few hundred KiB costs
+ * less than keeping a list of what was taken and framing it in a second pass). Shared by every
+ * Dispatcher: a write is assembled synchronously, start to end.
+ */
+let scratch: Uint8Array = new Uint8Array(64 * 1024)
+
+/** Makes the scratch buffer hold at least `bytes`, keeping what it holds. */
+function growScratch (bytes: number): Uint8Array {
+  const next = new Uint8Array(Math.max(bytes, scratch.byteLength * 2))
+  next.set(scratch)
+  scratch = next
+  return next
 }
 
 /** The frame of one queued item: kind, its leading uvarint fields (-1: none) and their bytes. */

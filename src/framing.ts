@@ -199,6 +199,9 @@ export class FrameDecoder {
   /** Feeds bytes; returns false once the input broke the format (see `error`). */
   push (chunk: Uint8Array): boolean {
     if (this.error != null) return false
+    // a Node Buffer's subarray() builds a Buffer, several times the cost of a plain view's (measured:
+    // 8% of a receiver's CPU at 32 B); messages are handed out as plain views of the chunk
+    if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     let i = 0
     const end = chunk.byteLength
     const maxKind = this.maxKind

@@ -106,6 +106,8 @@ export class Lane {
   passedOver = 0
   /** The write being assembled took from this lane. */
   took = false
+  /** Plain messages in the write being assembled (the Dispatcher's bookkeeping). */
+  writing = 0
   /** The stream on which this lane's channel number was last bound. */
   boundOn: unknown = undefined
   /** Reliable lanes: messages written again after a reconnect. */

@@ -130,9 +130,11 @@ export const consensusNetEndpoint = (receive: 'event' | 'handler'): EndpointFact
       // the default channel is the node itself: net.send / net.broadcast / net.stats()
       const out: Pick<Channel, 'send' | 'broadcast'> = channel ?? net
       const queues = { stats: (): QueueStats => (channel ?? net).stats() as QueueStats }
-      const sendOne = (seq: number): boolean => {
+      // as fast as it goes, one send time stamps a whole batch (made within a millisecond or so; the
+      // pre-packed ceiling stamps its whole job once); at a rate, every message is stamped
+      const sendOne = (seq: number, sentAt = wallNow()): boolean => {
         const data = allocPayload(job.size)
-        writeHeader(data, 0, wallNow(), seq, job.trial, init.index)
+        writeHeader(data, 0, sentAt, seq, job.trial, init.index)
         if (broadcast) out.broadcast(data)
         else for (const to of job.to) out.send(to, data) // queued by reference, never modified
         return true
@@ -168,7 +170,8 @@ export const consensusNetEndpoint = (receive: 'event' | 'handler'): EndpointFact
           } else {
             room = Math.min(room, target)
           }
-          for (let i = 0; i < room; i++) sendOne(sent++)
+          const sentAt = wallNow()
+          for (let i = 0; i < room; i++) sendOne(sent++, sentAt)
           await yieldToLoop()
         }
       }
