@@ -1,7 +1,8 @@
 /**
  * Who dials whom (src/dial-order.ts), over real libp2p nodes (TCP on 127.0.0.1): members that
  * learn of each other at once end with one connection per pair, opened by the lower peer ID; a
- * member known only to the higher peer ID is still reached, after the grace period.
+ * member known only to the higher peer ID is still reached, after the grace period. Then
+ * DialOrder alone, on fake events: the bound on dials at once, abandoned dials, the waits.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -9,9 +10,12 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { consensusNet, type ConsensusNet } from '../src/index.ts'
-import { DIAL_GRACE } from '../src/dial-order.ts'
-import { FAST_RECONNECT, Inbox, NAMES, stopAll, text } from './helpers.ts'
+import { DIAL_GRACE, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
+import { FAST_RECONNECT, Inbox, NAMES, stopAll, text, waitUntil } from './helpers.ts'
+import type { PeerId } from '@libp2p/interface'
 
 type Node = Libp2p<{ consensus: ConsensusNet }>
 
@@ -84,5 +88,112 @@ describe('dial order', () => {
     await low.services.consensus.waitFor(2)
     t.diagnostic(`the lower peer ID reached a member that does not know it after ${Date.now() - start} ms`)
     assert.equal(low.getConnections(high.peerId)[0].direction, 'outbound')
+  })
+})
+
+// --- DialOrder on its own: fake events and connection manager ---
+
+class FakeEvents extends EventTarget {
+  open (remotePeer: PeerId, direction: 'inbound' | 'outbound'): void {
+    this.dispatchEvent(new CustomEvent('connection:open', { detail: { remotePeer, direction, timeline: { open: Date.now() } } }))
+  }
+}
+
+function fakeOrder (self: PeerId, open: PeerId[] = []): { order: DialOrder, events: FakeEvents } {
+  const events = new FakeEvents()
+  const cm = { getConnections: (p: PeerId) => open.some(o => o.equals(p)) ? [{ status: 'open' }] : [] }
+  const order = new DialOrder(self, events as any, cm as any)
+  order.start()
+  return { order, events }
+}
+
+async function peerIds (n: number): Promise<PeerId[]> {
+  const ids = await Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+  return ids.sort((x, y) => x.toString() < y.toString() ? -1 : 1)
+}
+
+/** A dial that never ends until its signal aborts. */
+const pending = async (signal: AbortSignal): Promise<never> => await new Promise((_resolve, reject) => {
+  signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+})
+
+describe('DialOrder', () => {
+  it(`runs at most ${MAX_PARALLEL_DIALS} dials at once, the others in turn`, async () => {
+    const ids = await peerIds(MAX_PARALLEL_DIALS + 3)
+    const { order } = fakeOrder(ids[0])
+    let running = 0
+    let most = 0
+    const finishers: Array<() => void> = []
+    const dials = ids.slice(1).map(async peer => order.dial(peer, new AbortController().signal, false, async () => {
+      most = Math.max(most, ++running)
+      await new Promise<void>(resolve => finishers.push(resolve))
+      running--
+    }))
+    for (let done = 0; done < dials.length; done++) {
+      await waitUntil(() => finishers.length > done, 5_000, 'the next dial to start')
+      assert.ok(running <= MAX_PARALLEL_DIALS)
+      finishers[done]()
+    }
+    await Promise.all(dials)
+    assert.equal(most, MAX_PARALLEL_DIALS)
+    order.stop()
+  })
+
+  it('abandons a dial in its handshake when the peer connects to us first, not one whose connection already opened', async () => {
+    const [self, peer, other] = await peerIds(3)
+    const { order, events } = fakeOrder(self)
+    let started = false
+    const first = order.dial(peer, new AbortController().signal, false, async signal => {
+      started = true
+      return await pending(signal)
+    })
+    await waitUntil(() => started, 5_000, 'the dial to start')
+    events.open(peer, 'inbound')
+    await assert.rejects(first, DialSupersededError)
+
+    let negotiated = false
+    const second = order.dial(other, new AbortController().signal, false, async signal => {
+      events.open(other, 'outbound') // our own connection opened: the stream is being negotiated
+      events.open(other, 'inbound') // the peer's arrives meanwhile
+      assert.equal(signal.aborted, false)
+      negotiated = true
+    })
+    await second
+    assert.equal(negotiated, true)
+    order.stop()
+  })
+
+  it('the higher peer ID waits for the lower one\'s connection, then dials (riding it)', async () => {
+    const [low, high] = await peerIds(2)
+    const { order, events } = fakeOrder(high)
+    assert.equal(order.dialsFirst(low), false)
+    let dialledAt = 0
+    const start = Date.now()
+    const dial = order.dial(low, new AbortController().signal, false, async () => { dialledAt = Date.now() })
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(dialledAt, 0, 'dialled before the peer connected')
+    events.open(low, 'inbound')
+    await dial
+    assert.ok(dialledAt - start < DIAL_GRACE, `dialled ${dialledAt - start} ms after the start`)
+    order.stop()
+  })
+
+  it(`the higher peer ID dials itself after ${DIAL_GRACE} ms without any new connection; at once with force or a connection open`, async () => {
+    const [low, high, other] = await peerIds(3)
+    const { order, events } = fakeOrder(high, [other])
+    const start = Date.now()
+    // a connection to someone else opening midway restarts the wait
+    setTimeout(() => { events.open(other, 'inbound') }, DIAL_GRACE / 2).unref()
+    await order.dial(low, new AbortController().signal, false, async () => {})
+    const waited = Date.now() - start
+    assert.ok(waited >= DIAL_GRACE * 1.5 - 20, `dialled after ${waited} ms`)
+
+    let at = Date.now()
+    await order.dial(low, new AbortController().signal, true, async () => {})
+    assert.ok(Date.now() - at < DIAL_GRACE / 2, 'force dials at once')
+    at = Date.now()
+    await order.dial(other, new AbortController().signal, false, async () => {})
+    assert.ok(Date.now() - at < DIAL_GRACE / 2, 'an open connection is used at once')
+    order.stop()
   })
 })
