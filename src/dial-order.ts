@@ -6,12 +6,14 @@
  *   other waits until that connection opens, and its stream rides it. If none comes, it dials
  *   itself once no connection (to any peer) has opened for DIAL_GRACE, so that a member the
  *   other side does not know (yet) is still reached; a connection already open is used at once;
- * - a dial still in its handshake when the peer's own connection to us opens is abandoned, and
- *   the stream opened on the peer's connection instead: two members that both dialled (the
- *   grace ran out on a loaded machine, or a link came back) rarely end with two connections;
- * - at most MAX_PARALLEL_DIALS dials run at once: handshakes run together share the CPU, and a
- *   node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that most
- *   hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
+ * - a dial of the higher peer ID still in its handshake when the peer's own connection to us
+ *   opens is abandoned, and the stream opened on the peer's connection instead: when both
+ *   dialled (the grace ran out on a loaded machine, or a link came back), the pair rarely ends
+ *   with two connections. Only the higher side gives up, so the two never both do;
+ * - at most MAX_PARALLEL_DIALS dials run at once (each for DIAL_SLOT_MS at most; one that only
+ *   opens a stream on an open connection takes no slot): handshakes run together share the CPU,
+ *   and a node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that
+ *   most hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
  */
 import { DIAL_TIMEOUT } from './constants.ts'
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
@@ -23,6 +25,12 @@ export const DIAL_GRACE = 1_000
 export const MAX_DIAL_WAIT = 10_000
 /** Dials one node runs at once; the others wait their turn. */
 export const MAX_PARALLEL_DIALS = 4
+/**
+ * A dial gives its slot up after this long, and goes on outside the bound: a handshake takes
+ * milliseconds to a few seconds under load, while a dial to a host that drops packets waits for
+ * its timeout costing no CPU, and must not keep live members waiting.
+ */
+export const DIAL_SLOT_MS = 2_000
 
 /** A dial abandoned because the peer's own connection to us opened first: dial again at once, it will ride that one. */
 export class DialSupersededError extends Error {
@@ -82,7 +90,7 @@ export class DialOrder {
     const dial = this.#dials.get(peer)
     if (dial !== undefined) {
       if (connection.direction === 'outbound') dial.connected = true
-      else if (!dial.connected) dial.controller.abort(new DialSupersededError())
+      else if (!dial.connected && !this.dialsFirst(connection.remotePeer)) dial.controller.abort(new DialSupersededError())
     }
     const ends = this.#waiting.get(peer)
     if (ends !== undefined) for (const end of [...ends]) end()
@@ -95,9 +103,22 @@ export class DialOrder {
    */
   async dial<T> (peer: PeerId, signal: AbortSignal, force: boolean, dial: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (!force && !this.dialsFirst(peer)) await this.#awaitConnection(peer, signal)
-    await this.#acquire(signal)
+    const connected = !force && this.#isConnected(peer)
+    // a stream on an open connection costs no handshake: no slot
+    let release: (() => void) | undefined
+    if (!connected) {
+      await this.#acquire(signal)
+      const timer = setTimeout(() => { release?.() }, DIAL_SLOT_MS)
+      timer.unref?.()
+      release = () => {
+        release = undefined
+        clearTimeout(timer)
+        this.#busy--
+        this.#queue.shift()?.()
+      }
+    }
     const key = peer.toString()
-    const own: Dial = { controller: new AbortController(), connected: false }
+    const own: Dial = { controller: new AbortController(), connected }
     this.#dials.set(key, own)
     try {
       return await dial(AbortSignal.any([signal, own.controller.signal, AbortSignal.timeout(DIAL_TIMEOUT)]))
@@ -105,16 +126,22 @@ export class DialOrder {
       throw own.controller.signal.aborted ? own.controller.signal.reason : err
     } finally {
       if (this.#dials.get(key) === own) this.#dials.delete(key)
-      this.#busy--
-      this.#queue.shift()?.()
+      release?.()
     }
+  }
+
+  #isConnected (peer: PeerId): boolean {
+    return this.#connectionManager.getConnections(peer).some(c => c.status === 'open')
   }
 
   /** Resolves once a connection to `peer` is open, once none has opened for DIAL_GRACE, after MAX_DIAL_WAIT, or on abort. */
   async #awaitConnection (peer: PeerId, signal: AbortSignal): Promise<void> {
-    if (signal.aborted || this.#connectionManager.getConnections(peer).some(c => c.status === 'open')) return
+    if (signal.aborted || this.#isConnected(peer)) return
     const key = peer.toString()
-    const latest = Date.now() + MAX_DIAL_WAIT
+    // quiet since the wait began, not since the last connection ever: a membership given long
+    // after start (or after a quiet spell) still waits for the peer's dial
+    const startedAt = Date.now()
+    const latest = startedAt + MAX_DIAL_WAIT
     await new Promise<void>(resolve => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const end = (): void => {
@@ -126,10 +153,13 @@ export class DialOrder {
         resolve()
       }
       const check = (): void => {
-        const due = Math.min(this.#lastOpenAt + DIAL_GRACE, latest)
+        const due = Math.min(Math.max(this.#lastOpenAt, startedAt) + DIAL_GRACE, latest)
         const now = Date.now()
         if (now >= due) end()
-        else timer = setTimeout(check, due - now)
+        else {
+          timer = setTimeout(check, due - now)
+          timer.unref?.()
+        }
       }
       let ends = this.#waiting.get(key)
       if (ends === undefined) this.#waiting.set(key, ends = new Set())

@@ -175,7 +175,10 @@ export class Dispatcher {
       } catch (err: any) {
         if (this.#closed) return
         if (attempt.signal.aborted) continue // new addresses: dial them now
-        if (err instanceof DialSupersededError) continue // the member connected to us: ride its connection
+        if (err instanceof DialSupersededError) {
+          this.#force = false // the member's connection just opened: ride it, even if we were forcing a new one
+          continue
+        }
         this.#init.log('dial %s of %s failed: %s', addr, this.node, err?.message ?? err?.type ?? err)
         this.#nextAddr++
       }
@@ -247,10 +250,9 @@ export class Dispatcher {
       this.#consumed = 0
       this.#writtenAt = Date.now()
       this.lanes.rewind()
-      if (this.#channels) {
-        stream.addEventListener('message', onMessage)
-        this.#helloPending = true
-      }
+      // set on every stream: one that closed before its first write must not leave it to a 1.0.0 successor
+      this.#helloPending = this.#channels
+      if (this.#channels) stream.addEventListener('message', onMessage)
       this.#init.onUp(this.node)
       this.#flush()
     })

@@ -2,7 +2,7 @@
  * Who dials whom (src/dial-order.ts), over real libp2p nodes (TCP on 127.0.0.1): members that
  * learn of each other at once end with one connection per pair, opened by the lower peer ID; a
  * member known only to the higher peer ID is still reached, after the grace period. Then
- * DialOrder alone, on fake events: the bound on dials at once, abandoned dials, the waits.
+ * DialOrder alone, on fake events: the bound on dials at once and its slots, abandoned dials, the waits.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -13,7 +13,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { consensusNet, type ConsensusNet } from '../src/index.ts'
-import { DIAL_GRACE, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
+import { DIAL_GRACE, DIAL_SLOT_MS, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
 import { FAST_RECONNECT, Inbox, NAMES, stopAll, text, waitUntil } from './helpers.ts'
 import type { PeerId } from '@libp2p/interface'
 
@@ -139,27 +139,55 @@ describe('DialOrder', () => {
     order.stop()
   })
 
-  it('abandons a dial in its handshake when the peer connects to us first, not one whose connection already opened', async () => {
-    const [self, peer, other] = await peerIds(3)
-    const { order, events } = fakeOrder(self)
+  it('the higher peer ID abandons a dial in its handshake when the peer connects to us first; the lower one does not, nor once our own connection opened', async () => {
+    const [low, high, other] = await peerIds(3)
+    const { order, events } = fakeOrder(high)
     let started = false
-    const first = order.dial(peer, new AbortController().signal, false, async signal => {
+    // forced: no wait for the lower peer ID's connection first
+    const first = order.dial(low, new AbortController().signal, true, async signal => {
       started = true
       return await pending(signal)
     })
     await waitUntil(() => started, 5_000, 'the dial to start')
-    events.open(peer, 'inbound')
+    events.open(low, 'inbound')
     await assert.rejects(first, DialSupersededError)
 
+    const lower = fakeOrder(low)
     let negotiated = false
-    const second = order.dial(other, new AbortController().signal, false, async signal => {
+    await lower.order.dial(high, new AbortController().signal, false, async signal => {
+      lower.events.open(high, 'inbound') // the higher peer ID dialled too: the lower one's dial goes on
+      assert.equal(signal.aborted, false)
+      negotiated = true
+    })
+    assert.equal(negotiated, true)
+
+    negotiated = false
+    await order.dial(other, new AbortController().signal, true, async signal => {
       events.open(other, 'outbound') // our own connection opened: the stream is being negotiated
       events.open(other, 'inbound') // the peer's arrives meanwhile
       assert.equal(signal.aborted, false)
       negotiated = true
     })
-    await second
     assert.equal(negotiated, true)
+    order.stop()
+    lower.order.stop()
+  })
+
+  it(`a dial gives its slot up after ${DIAL_SLOT_MS} ms (a dead host must not hold them), and a stream on an open connection takes none`, async () => {
+    const ids = await peerIds(MAX_PARALLEL_DIALS + 3)
+    const [self, connected, late] = [ids[0], ids[1], ids[2]]
+    const { order } = fakeOrder(self, [connected])
+    const stuck = new AbortController()
+    const dials = ids.slice(3).map(async peer => order.dial(peer, stuck.signal, false, pending).catch(() => {}))
+    let at = Date.now()
+    await order.dial(connected, new AbortController().signal, false, async () => {})
+    assert.ok(Date.now() - at < DIAL_SLOT_MS / 2, 'a stream on an open connection waited for a slot')
+    at = Date.now()
+    await order.dial(late, new AbortController().signal, false, async () => {})
+    const waited = Date.now() - at
+    assert.ok(waited >= DIAL_SLOT_MS - 100 && waited < DIAL_SLOT_MS * 3, `the fifth dial started after ${waited} ms`)
+    stuck.abort()
+    await Promise.all(dials)
     order.stop()
   })
 
@@ -181,6 +209,8 @@ describe('DialOrder', () => {
   it(`the higher peer ID dials itself after ${DIAL_GRACE} ms without any new connection; at once with force or a connection open`, async () => {
     const [low, high, other] = await peerIds(3)
     const { order, events } = fakeOrder(high, [other])
+    // the membership comes after a quiet spell: the wait still counts from its own start
+    await new Promise(resolve => setTimeout(resolve, DIAL_GRACE + 50))
     const start = Date.now()
     // a connection to someone else opening midway restarts the wait
     setTimeout(() => { events.open(other, 'inbound') }, DIAL_GRACE / 2).unref()

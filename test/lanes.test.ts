@@ -232,6 +232,8 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 
 interface SetupInit {
   protocol?: string
+  /** The protocol of each stream dialled in turn (the last one repeats); overrides `protocol`. */
+  protocols?: string[]
   maxWriteBytes?: number
   maxBytesInFlight?: number
 }
@@ -251,7 +253,7 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     session: 1,
     reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async () => {
-      const s = new FakeStream(init.protocol ?? V11)
+      const s = new FakeStream(init.protocols?.[Math.min(streams.length, init.protocols.length - 1)] ?? init.protocol ?? V11)
       streams.push(s)
       return s as unknown as Stream
     },
@@ -527,6 +529,37 @@ describe('Dispatcher FRAME_FLOW window', () => {
     assert.equal(votes.dropped, 2)
     assert.equal(votes.sent, 0)
     assert.equal(d.lanes.queued, 0)
+    d.close()
+  })
+
+  it('a 1.1.0 stream writes nothing until it has something to say, then HELLO leads its first write only; one closed before writing leaves no HELLO to a 1.0.0 successor', async () => {
+    const { d, up } = setup({ protocols: [V11, V11, V10] })
+    const kinds = (w: Uint8Array | Uint8ArrayList): number[] => {
+      const out: number[] = []
+      const dec = new FrameDecoder(1 << 20, kind => { out.push(kind) }, MAX_KIND_1_1)
+      for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(dec.push(chunk))
+      return out
+    }
+    const s1 = await up()
+    await tick()
+    assert.equal(s1.writes.length, 0, 'an idle stream wrote')
+    d.send(seq(0))
+    d.send(seq(1))
+    await tick()
+    d.send(seq(2))
+    await tick()
+    assert.deepEqual(s1.writes.map(kinds), [[FRAME_HELLO, FRAME_MESSAGE, FRAME_MESSAGE], [FRAME_MESSAGE]])
+    const next = up()
+    s1.remoteClose()
+    const s2 = await next
+    const last = up()
+    s2.remoteClose() // before its first write
+    const s3 = await last
+    assert.equal(s3.protocol, V10)
+    d.send(seq(3))
+    await tick()
+    assert.equal(s2.writes.length, 0)
+    assert.deepEqual(s3.writes.map(kinds), [[FRAME_MESSAGE]])
     d.close()
   })
 })
