@@ -38,7 +38,8 @@ export interface Requests {
   /** One peer map per hosted node; resolves when every node can send. */
   connect: {
     args: { peers: Array<Record<string, string>>, timeoutMs: number, waitFor?: number }
-    result: { startedAt: number, readyAt: number[], rss: number, cpu: CpuTime }
+    /** `memory`: the process's V8 heap (total, used) and memory outside it (external: ArrayBuffers, Buffers), once ready. */
+    result: { startedAt: number, readyAt: number[], rss: number, memory: { heapTotal: number, heapUsed: number, external: number }, cpu: CpuTime }
   }
   /**
    * Count payloads of `trial` from now on; a 'recv-done' event follows when `expect` arrived.

@@ -181,7 +181,9 @@ const handlers: { [K in RequestName]: Handler<K> } = {
       await e.connect(peers[i], signal, waitFor)
       return wallNow()
     }))
-    return { startedAt, readyAt, rss: process.memoryUsage.rss(), cpu: cpuSince(cpuStart, startedAt) }
+    const cpu = cpuSince(cpuStart, startedAt)
+    const { rss, heapTotal, heapUsed, external } = process.memoryUsage()
+    return { startedAt, readyAt, rss, memory: { heapTotal, heapUsed, external }, cpu }
   },
   async 'recv-start' ({ trial, expect, maxSamples, background, pauses: measurePauses }) {
     recv.background = { trial: background ?? -1, received: 0, bytes: 0, firstAt: 0, lastAt: 0 }
