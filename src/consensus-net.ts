@@ -521,8 +521,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       deadLinkTimeout: this.#deadLinkTimeout,
       session: this.#session,
       reconnect: this.#reconnect,
-      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async signal =>
-        this.#components.connectionManager.openStream(addr, this.#protocols(), { signal, force })),
+      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async (signal, onProgress) =>
+        this.#components.connectionManager.openStream(addr, this.#protocols(), { signal, force, onProgress })),
       channelProtocol: this.#channelProtocol,
       onUp: node => {
         this.#up++

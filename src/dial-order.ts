@@ -6,14 +6,18 @@
  *   other waits until that connection opens, and its stream rides it. If none comes, it dials
  *   itself once no connection (to any peer) has opened for DIAL_GRACE, so that a member the
  *   other side does not know (yet) is still reached; a connection already open is used at once;
- * - a dial of the higher peer ID still in its handshake when the peer's own connection to us
- *   opens is abandoned, and the stream opened on the peer's connection instead: when both
- *   dialled (the grace ran out on a loaded machine, or a link came back), the pair rarely ends
- *   with two connections. Only the higher side gives up, so the two never both do;
- * - at most MAX_PARALLEL_DIALS dials run at once (each for DIAL_SLOT_MS at most; one that only
- *   opens a stream on an open connection takes no slot): handshakes run together share the CPU,
+ * - a dial whose connection has not opened yet when the peer's own connection to us opens is
+ *   abandoned, and the stream opened on the peer's connection instead: when both dialled (the
+ *   grace ran out on a loaded machine, a dial waited for its turn, a link came back), the pair
+ *   rarely ends with two connections. The two sides never both give up: a handshake completes
+ *   at its initiator before its responder (Noise XX: the initiator sends the last message), so
+ *   each side seeing the other's connection open before its own is impossible;
+ * - at most MAX_PARALLEL_DIALS handshakes run at once: handshakes run together share the CPU,
  *   and a node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that
  *   most hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
+ *   A dial whose handshake has not begun DIAL_SLOT_MS after it took its turn (a host that drops
+ *   packets) gives the turn up, so dead members do not hold up live ones; a stream on a
+ *   connection already open takes no turn.
  */
 import { DIAL_TIMEOUT } from './constants.ts'
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
@@ -26,11 +30,13 @@ export const MAX_DIAL_WAIT = 10_000
 /** Dials one node runs at once; the others wait their turn. */
 export const MAX_PARALLEL_DIALS = 4
 /**
- * A dial gives its slot up after this long, and goes on outside the bound: a handshake takes
- * milliseconds to a few seconds under load, while a dial to a host that drops packets waits for
- * its timeout costing no CPU, and must not keep live members waiting.
+ * A dial whose handshake has not begun this long after it took its turn gives the turn up and
+ * goes on outside the bound: connecting to a host that drops packets costs no CPU while it waits
+ * for its timeout, and must not keep live members waiting.
  */
 export const DIAL_SLOT_MS = 2_000
+/** libp2p's progress event for an outbound handshake beginning (connection encryption). */
+const HANDSHAKE_STARTED = 'upgrader:encrypt-outbound-connection'
 
 /** A dial abandoned because the peer's own connection to us opened first: dial again at once, it will ride that one. */
 export class DialSupersededError extends Error {
@@ -90,7 +96,7 @@ export class DialOrder {
     const dial = this.#dials.get(peer)
     if (dial !== undefined) {
       if (connection.direction === 'outbound') dial.connected = true
-      else if (!dial.connected && !this.dialsFirst(connection.remotePeer)) dial.controller.abort(new DialSupersededError())
+      else if (!dial.connected) dial.controller.abort(new DialSupersededError())
     }
     const ends = this.#waiting.get(peer)
     if (ends !== undefined) for (const end of [...ends]) end()
@@ -99,16 +105,18 @@ export class DialOrder {
   /**
    * Dials `peer` with `dial`, first waiting (if this node's peer ID is the higher) for the
    * peer's own connection, then for a free slot. `dial` gets a signal that also carries
-   * DIAL_TIMEOUT, counted from when the slot was taken, and DialSupersededError.
+   * DIAL_TIMEOUT, counted from when the slot was taken, and DialSupersededError, and an
+   * `onProgress` for libp2p's dial progress events.
    */
-  async dial<T> (peer: PeerId, signal: AbortSignal, force: boolean, dial: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async dial<T> (peer: PeerId, signal: AbortSignal, force: boolean, dial: (signal: AbortSignal, onProgress: (evt: { type: string }) => void) => Promise<T>): Promise<T> {
     if (!force && !this.dialsFirst(peer)) await this.#awaitConnection(peer, signal)
     const connected = !force && this.#isConnected(peer)
     // a stream on an open connection costs no handshake: no slot
     let release: (() => void) | undefined
+    let handshaking = false
     if (!connected) {
       await this.#acquire(signal)
-      const timer = setTimeout(() => { release?.() }, DIAL_SLOT_MS)
+      const timer = setTimeout(() => { if (!handshaking) release?.() }, DIAL_SLOT_MS)
       timer.unref?.()
       release = () => {
         release = undefined
@@ -117,11 +125,14 @@ export class DialOrder {
         this.#queue.shift()?.()
       }
     }
+    const onProgress = (evt: { type: string }): void => {
+      if (evt.type === HANDSHAKE_STARTED) handshaking = true
+    }
     const key = peer.toString()
     const own: Dial = { controller: new AbortController(), connected }
     this.#dials.set(key, own)
     try {
-      return await dial(AbortSignal.any([signal, own.controller.signal, AbortSignal.timeout(DIAL_TIMEOUT)]))
+      return await dial(AbortSignal.any([signal, own.controller.signal, AbortSignal.timeout(DIAL_TIMEOUT)]), onProgress)
     } catch (err) {
       throw own.controller.signal.aborted ? own.controller.signal.reason : err
     } finally {

@@ -139,29 +139,24 @@ describe('DialOrder', () => {
     order.stop()
   })
 
-  it('the higher peer ID abandons a dial in its handshake when the peer connects to us first; the lower one does not, nor once our own connection opened', async () => {
+  it('a dial whose connection has not opened is abandoned when the peer connects to us first (either side), not once our own connection opened', async () => {
     const [low, high, other] = await peerIds(3)
+    for (const [self, peer] of [[high, low], [low, high]]) {
+      const { order, events } = fakeOrder(self)
+      let started = false
+      // forced: the higher peer ID does not wait for the lower one's connection first
+      const dial = order.dial(peer, new AbortController().signal, true, async signal => {
+        started = true
+        return await pending(signal)
+      })
+      await waitUntil(() => started, 5_000, 'the dial to start')
+      events.open(peer, 'inbound')
+      await assert.rejects(dial, DialSupersededError)
+      order.stop()
+    }
+
     const { order, events } = fakeOrder(high)
-    let started = false
-    // forced: no wait for the lower peer ID's connection first
-    const first = order.dial(low, new AbortController().signal, true, async signal => {
-      started = true
-      return await pending(signal)
-    })
-    await waitUntil(() => started, 5_000, 'the dial to start')
-    events.open(low, 'inbound')
-    await assert.rejects(first, DialSupersededError)
-
-    const lower = fakeOrder(low)
     let negotiated = false
-    await lower.order.dial(high, new AbortController().signal, false, async signal => {
-      lower.events.open(high, 'inbound') // the higher peer ID dialled too: the lower one's dial goes on
-      assert.equal(signal.aborted, false)
-      negotiated = true
-    })
-    assert.equal(negotiated, true)
-
-    negotiated = false
     await order.dial(other, new AbortController().signal, true, async signal => {
       events.open(other, 'outbound') // our own connection opened: the stream is being negotiated
       events.open(other, 'inbound') // the peer's arrives meanwhile
@@ -170,15 +165,18 @@ describe('DialOrder', () => {
     })
     assert.equal(negotiated, true)
     order.stop()
-    lower.order.stop()
   })
 
-  it(`a dial gives its slot up after ${DIAL_SLOT_MS} ms (a dead host must not hold them), and a stream on an open connection takes none`, async () => {
-    const ids = await peerIds(MAX_PARALLEL_DIALS + 3)
-    const [self, connected, late] = [ids[0], ids[1], ids[2]]
+  it(`a dial whose handshake has not begun gives its turn up after ${DIAL_SLOT_MS} ms (a dead host must not hold them); one handshaking keeps it; a stream on an open connection takes none`, async () => {
+    const ids = await peerIds(MAX_PARALLEL_DIALS + 4)
+    const [self, connected, late, later] = ids
     const { order } = fakeOrder(self, [connected])
     const stuck = new AbortController()
-    const dials = ids.slice(3).map(async peer => order.dial(peer, stuck.signal, false, pending).catch(() => {}))
+    // one dial is in its handshake (it keeps its turn), the others still connecting
+    const dials = ids.slice(4).map(async (peer, i) => order.dial(peer, stuck.signal, false, async (signal, onProgress) => {
+      if (i === 0) onProgress({ type: 'upgrader:encrypt-outbound-connection' })
+      return await pending(signal)
+    }).catch(() => {}))
     let at = Date.now()
     await order.dial(connected, new AbortController().signal, false, async () => {})
     assert.ok(Date.now() - at < DIAL_SLOT_MS / 2, 'a stream on an open connection waited for a slot')
@@ -186,7 +184,17 @@ describe('DialOrder', () => {
     await order.dial(late, new AbortController().signal, false, async () => {})
     const waited = Date.now() - at
     assert.ok(waited >= DIAL_SLOT_MS - 100 && waited < DIAL_SLOT_MS * 3, `the fifth dial started after ${waited} ms`)
+    // three turns came free, the handshaking dial still holds the fourth: of four more dials, three start
+    let running = 0
+    const more = [later, connected, late, later].map(async peer => order.dial(peer, stuck.signal, true, async signal => {
+      running++
+      return await pending(signal)
+    }).catch(() => {}))
+    await waitUntil(() => running === MAX_PARALLEL_DIALS - 1, 1_000, 'three more dials to start')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(running, MAX_PARALLEL_DIALS - 1, 'the handshaking dial gave its turn up')
     stuck.abort()
+    await Promise.all(more)
     await Promise.all(dials)
     order.stop()
   })
