@@ -3,17 +3,8 @@
  * (resolver, chaos): the same seed gives the same draws, so a run can be replayed.
  */
 
-/** mulberry32: a small, fast 32-bit generator; numbers in [0, 1). */
-export function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, numbers in [0, 1): the testing network's generator. */
+export { mulberry32 as seeded } from '../src/testing/random.ts'
 
 /** Draws ranks 0..n-1 with P(k) proportional to 1 / (k + 1)^s (Zipf), from `random`. */
 export function zipf (n: number, s: number, random: () => number): () => number {

@@ -13,7 +13,10 @@ export function summarize (values: number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b)
   return {
     min: sorted[0] ?? NaN,
-    median: percentileOfSorted(sorted, 50),
+    // with an even count, the mean of the two middle values (nearest rank would take the lower)
+    median: sorted.length % 2 === 0 && sorted.length > 0
+      ? (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
+      : percentileOfSorted(sorted, 50),
     max: sorted[sorted.length - 1] ?? NaN,
     values
   }

@@ -9,6 +9,8 @@
  * the latency clients saw, then stops every node and exits.
  */
 import { createConsensusNet, type ConsensusNet, type Resolver } from '../src/index.ts'
+// seeded, so every run asks for the same keys
+import { mulberry32 as prng } from '../src/testing/index.ts'
 
 const CLIENTS = 10
 const KEYS = 40
@@ -21,17 +23,6 @@ const BACKEND_MS = 50
 /** Short enough that some keys expire during the run and go back to the backend. */
 const TTL = 400
 const SEED = 7
-
-/** mulberry32: a small seeded PRNG, so every run asks for the same keys. */
-function prng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = seed
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Key i with probability proportional to 1 / (i + 1): a few hot keys, a long tail. */
 function zipf (random: () => number): () => string {

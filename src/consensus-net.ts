@@ -491,6 +491,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     }
   }
 
+  /** The protocols a Dispatcher proposes (1.1.0 first) and the node handles. */
   #protocols (): string[] {
     return this.#channelProtocol === '' ? [this.#protocol] : [this.#channelProtocol, this.#protocol]
   }

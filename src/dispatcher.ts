@@ -356,16 +356,13 @@ export class Dispatcher {
   #take (lane: Lane, stream: Stream, urgentOnly: boolean, now: number, max: number): boolean {
     if (urgentOnly && lane.spec.priority > 0) return true
     const spec = lane.spec
+    if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
+      this.#unsupported(lane, now)
+      return true
+    }
     const reliable = spec.reliable
     let buf = scratch
     for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
-      if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
-        lane.shift()
-        if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
-        lane.dropped++
-        if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
-        continue
-      }
       const bind = lane.boundOn !== stream && spec.channel > 0
       const payloadLength = item instanceof Uint8Array ? item.byteLength : item.data.byteLength
       // at most: a reliable message's number adds up to 7 bytes, and 1 to its length prefix
@@ -385,8 +382,10 @@ export class Dispatcher {
         buf.set(name, offset)
         offset += name.byteLength
       }
+      // a reliable lane hands a keyed message out as its bytes, numbered (lane.seq)
+      const plain = taken instanceof Uint8Array
       let payload: Uint8Array
-      if (taken instanceof Uint8Array && lane.seq < 0) {
+      if (plain && lane.seq < 0) {
         // a plain message, by far the most common: its header without the general shape
         payload = taken
         offset = spec.channel === DEFAULT_CHANNEL
@@ -396,7 +395,7 @@ export class Dispatcher {
         payload = shapeOf(lane, taken, lane.seq)
         offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
       }
-      if (taken instanceof Envelope) {
+      if (!plain) {
         this.#envelopes.push(taken)
         this.#envelopeLanes.push(lane)
       } else if (lane.writing++ === 0) {
@@ -412,6 +411,16 @@ export class Dispatcher {
       this.#bytes = offset + payload.byteLength
     }
     return true
+  }
+
+  /** A 1.0.0 stream has only the default channel: `lane`'s items are dropped, counted, as they come up. */
+  #unsupported (lane: Lane, now: number): void {
+    for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
+      lane.shift()
+      if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
+      lane.dropped++
+      if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
+    }
   }
 
   /** Counts the write just made (or refused) and tells envelope owners. */

@@ -154,7 +154,8 @@ export function encodeKindFrame (kind: number, a: number, b: number, payload: Ui
 /** A varint longer than this cannot encode a length below 2^53 minimally. */
 const MAX_VARINT_BYTES = 8
 
-const EMPTY = new Uint8Array(0)
+/** A shared empty payload (an empty frame body, a message taken back). */
+export const EMPTY = new Uint8Array(0)
 
 export class FrameDecoder {
   readonly maxMessageSize: number

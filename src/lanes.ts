@@ -18,7 +18,7 @@
  * sees have no gaps. While the unacknowledged messages alone fill the bounds, the lane writes
  * nothing more. Requests and answers in a reliable lane are written once, as in any lane.
  */
-import { FRAME_CHANNEL, FRAME_MESSAGE, varintLength } from './framing.ts'
+import { EMPTY, FRAME_CHANNEL, FRAME_MESSAGE, varintLength } from './framing.ts'
 import { RingBuffer } from './ring-buffer.ts'
 
 /** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */
@@ -88,8 +88,6 @@ export interface LaneSpec {
   readonly sendBufferSize: number
   readonly sendBufferBytes: number
 }
-
-const EMPTY = new Uint8Array(0)
 
 export class Lane {
   readonly spec: LaneSpec
@@ -198,7 +196,7 @@ export class Lane {
    * replaced where it stands (counted `superseded`), unless the larger replacement would break
    * the byte bound: then the old one is taken out and the new one queued last.
    */
-  pushKeyed (kind: number, data: Uint8Array, key: string | undefined, deadline: number): void {
+  pushKeyed (data: Uint8Array, key: string | undefined, deadline: number): void {
     if (key !== undefined) {
       const old = this.#keys?.get(key)
       if (old !== undefined) {
@@ -213,7 +211,7 @@ export class Lane {
         this.cancel(old)
       }
     }
-    const e = new Envelope(kind, data, -1, -1, key, deadline, undefined)
+    const e = new Envelope(FRAME_CHANNEL, data, -1, -1, key, deadline, undefined)
     if (key !== undefined) (this.#keys ??= new Map()).set(key, e)
     this.push(e)
   }

@@ -1,8 +1,10 @@
 /**
  * This node's messages to itself: the same lanes as a Dispatcher (bounds, keys, deadlines,
  * drops, counters), delivered on a later microtask through the same Inbound a member's stream
- * uses, the most urgent lane first. Only what is queued when the microtask starts is delivered
- * then: a listener that sends to itself is served on the next one.
+ * uses, the most urgent lane first. A pass delivers at most as many messages as were queued
+ * when it started, so a listener that keeps sending to itself cannot hold it forever; what a
+ * listener queues meanwhile on a more urgent lane may go ahead of an older message, which then
+ * waits for the next pass.
  */
 import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from './lanes.ts'

@@ -11,7 +11,7 @@
  * `onInvalid`.
  */
 import {
-  encodeKindFrame, FrameDecoder, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
+  encodeKindFrame, FrameDecoder, headerLength, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
 import type { InvalidFrameError } from './errors.ts'
@@ -104,9 +104,7 @@ export class Receiver {
     this.stream.abort(new Error(reason))
   }
 
-  /** The writer said its session (FRAME_HELLO, at most once per stream). */
-  #hello = false
-  /** The writer's session from its HELLO, or -1 before it. */
+  /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
   session = -1
 
   /** Returns false (from the decoder's `fail`) when the body breaks the format. */
@@ -138,7 +136,7 @@ export class Receiver {
         }
         if (kind === FRAME_RELIABLE) {
           const seq = readVarint(body, at)
-          if (seq < 1 || !this.#hello) return decoder.fail('malformed-body')
+          if (seq < 1 || this.session < 0) return decoder.fail('malformed-body')
           at = varintEnd
           if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
           this.inbound.reliable(name, seq, body.subarray(at))
@@ -165,8 +163,7 @@ export class Receiver {
         return
       }
       case FRAME_HELLO:
-        if (this.#hello || at !== body.byteLength) return decoder.fail('malformed-body')
-        this.#hello = true
+        if (this.session >= 0 || at !== body.byteLength) return decoder.fail('malformed-body')
         this.session = a
         this.inbound.hello(a)
         return
@@ -226,9 +223,9 @@ export class Receiver {
     if (this.inbound === DETACHED || (this.#consumed === this.#reported && this.#acks.size === 0)) return
     const helloBack = this.#helloBack
     let bytes = helloBack?.byteLength ?? 0
-    for (const [n, seq] of this.#acks) bytes += 2 + varintLength(varintLength(n) + varintLength(seq) + 1) + varintLength(n) + varintLength(seq)
+    for (const [n, seq] of this.#acks) bytes += headerLength(0, varintLength(n) + varintLength(seq))
     const flow = this.#consumed !== this.#reported
-    if (flow) bytes += 2 + varintLength(varintLength(this.#consumed) + 1) + varintLength(this.#consumed)
+    if (flow) bytes += headerLength(0, varintLength(this.#consumed))
     const buf = new Uint8Array(bytes)
     let offset = 0
     if (helloBack !== undefined) {

@@ -16,14 +16,13 @@
 import { NotStartedError, RequestError, type RequestErrorCode } from './errors.ts'
 import {
   ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR,
-  FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT
+  FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
 } from './framing.ts'
 import { Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
 import { CONTROL_LANE, type RouterHost } from './router.ts'
 import type { ChannelCore, RequestOptions } from './channel.ts'
 import type { NodeId } from './membership.ts'
 
-const EMPTY = new Uint8Array(0)
 const utf8 = new TextDecoder()
 
 const CODES: Record<number, RequestErrorCode> = {

@@ -297,7 +297,6 @@ export class Resolver {
     const s = this.#stats
     return new Promise<Uint8Array>((resolve, reject) => {
       let next = 0
-      let running = 0
       let missing = 0
       let invalid = 0
       let settled = false
@@ -327,7 +326,6 @@ export class Resolver {
         const controller = new AbortController()
         const started = Date.now()
         attempts.set(controller, [peer, started])
-        running++
         peer.requests++
         s.networkRequests++
         clearTimeout(hedgeTimer)
@@ -337,9 +335,9 @@ export class Resolver {
             if (launch()) s.hedged++
           }, hedge)
         }
-        this.channel.request(node, request, { signal: controller.signal, timeout: this.#timeout }).then(answer => {
+        // the channel's requestTimeout is this resolver's timeout
+        this.channel.request(node, request, { signal: controller.signal }).then(answer => {
           attempts.delete(controller)
-          running--
           if (settled) return
           if (answer.byteLength === 0 || answer[0] !== FOUND) {
             peer.missing++
@@ -362,7 +360,6 @@ export class Resolver {
           onFailure()
         }, err => {
           attempts.delete(controller)
-          running--
           if (settled || controller.signal.aborted) return
           if (!(err instanceof RequestError)) throw err
           peer.failures++
@@ -372,7 +369,7 @@ export class Resolver {
         return true
       }
       const onFailure = (): void => {
-        if (launch() || running > 0) return
+        if (launch() || attempts.size > 0) return
         const asked = next
         if (missing === asked) {
           s.notFound++

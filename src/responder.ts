@@ -9,14 +9,13 @@
  * closes (the requester has failed it already), when the member leaves, or on stop; what the
  * handler returns after that is not sent.
  */
-import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT } from './framing.ts'
+import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from './framing.ts'
 import { Envelope, type Discard, type EnvelopeOwner } from './lanes.ts'
 import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from './receiver.ts'
 import { CONTROL_LANE, type RouterHost } from './router.ts'
 import type { ChannelCore } from './channel.ts'
 import type { NodeId } from './membership.ts'
 
-const EMPTY = new Uint8Array(0)
 const encoder = new TextEncoder()
 
 export class Responder {
@@ -122,14 +121,10 @@ class Serving implements EnvelopeOwner {
     this.id = id
   }
 
-  get #aborted (): boolean {
-    return this.#cancelled
-  }
-
   async run (data: Uint8Array): Promise<void> {
     try {
       const answer = await this.core.handler!(data, { from: this.from, signal: this.#controller.signal })
-      if (this.#aborted) return
+      if (this.#cancelled) return
       if (answer instanceof Uint8Array) {
         if (this.#fits(answer) && this.#send(FRAME_RESPONSE, answer)) this.core.requests.served++
       } else if (answer != null && typeof (answer as any)[Symbol.asyncIterator] === 'function') {
@@ -138,7 +133,7 @@ class Serving implements EnvelopeOwner {
         this.#error(ERROR_REMOTE, 'the handler returned neither a Uint8Array nor an AsyncIterable')
       }
     } catch (err: any) {
-      if (!this.#aborted) this.#error(ERROR_REMOTE, String(err?.message ?? err))
+      if (!this.#cancelled) this.#error(ERROR_REMOTE, String(err?.message ?? err))
     } finally {
       this.responder.done(this)
       this.abort() // a handler's signal never outlives its request
@@ -151,9 +146,9 @@ class Serving implements EnvelopeOwner {
     try {
       for (;;) {
         if (this.#credit === 0) await new Promise<void>(resolve => { this.#onCredit = resolve })
-        if (this.#aborted) return
+        if (this.#cancelled) return
         const r = await it.next()
-        if (this.#aborted) return
+        if (this.#cancelled) return
         if (r.done === true) break
         const part = r.value
         if (!(part instanceof Uint8Array)) {

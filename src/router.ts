@@ -8,7 +8,6 @@
  */
 import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
-import { FRAME_CHANNEL } from './framing.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
@@ -262,6 +261,6 @@ export class Router {
 function queue (out: Outbox, core: ChannelCore, data: Uint8Array, options: SendOptions | undefined): void {
   const lane = out.lanes.open(core.spec)
   if (options === undefined || (options.key === undefined && options.deadline === undefined)) lane.push(data)
-  else lane.pushKeyed(FRAME_CHANNEL, data, options.key, options.deadline ?? Infinity)
+  else lane.pushKeyed(data, options.key, options.deadline ?? Infinity)
   out.schedule()
 }

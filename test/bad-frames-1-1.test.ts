@@ -17,10 +17,11 @@ import {
 } from '../src/framing.ts'
 import { Receiver, type Inbound } from '../src/receiver.ts'
 import { Log } from './channel-helpers.ts'
-import { membershipOf, plainNode, seq, seqOf, startNodes, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
+import { membershipOf, mesh, plainNode, seq, seqOf, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'
 import type { Libp2p } from 'libp2p'
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
+import { mulberry32 } from '../src/testing/random.ts'
 
 const MAX = 1024
 
@@ -67,15 +68,12 @@ const BAD: Array<[string, Uint8Array[]]> = [
 ]
 
 describe('bad 1.1.0 frames from a plain libp2p peer', () => {
-  let nets: ConsensusNet[] = []
+  const nets: ConsensusNet[] = []
   let raw: Libp2p
   before(async () => {
-    nets = await startNodes(2, { maxMessageSize: MAX })
+    await mesh(nets, 2, { maxMessageSize: MAX })
     raw = await plainNode()
-    const membership = membershipOf(nets)
     for (const n of nets) n.channel('votes', { priority: 0 })
-    await Promise.all(nets.map(async n => n.connect(membership)))
-    await Promise.all(nets.map(async n => n.waitFor(2)))
   })
   after(async () => { await stopAll([...nets, raw]) })
 
@@ -156,15 +154,9 @@ describe('bad 1.1.0 frames from a plain libp2p peer', () => {
 
 // --- the Receiver against a fake stream: seeded fuzz ---
 
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from its seed. */
+/** Seeded draws (mulberry32), so a failure can be replayed from its seed. */
 function rng (seed: number): { int: (n: number) => number, chance: (p: number) => boolean } {
-  let t = seed >>> 0
-  const next = (): number => {
-    t = (t + 0x6D2B79F5) >>> 0
-    let r = Math.imul(t ^ (t >>> 15), 1 | t)
-    r ^= r + Math.imul(r ^ (r >>> 7), 61 | r)
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   return { int: n => Math.floor(next() * n), chance: p => next() < p }
 }
 

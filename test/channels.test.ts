@@ -10,19 +10,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { counters, Log } from './channel-helpers.ts'
-import { FAST_RECONNECT, Inbox, freePort, memoryPair, membershipOf, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
+import { FAST_RECONNECT, Inbox, freePort, memoryPair, mesh, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
 import type { Channel } from '../src/channel.ts'
 
 const tagged = (log: Log, tag: string): string[] => log.of(tag).map(e => `${e.from}:${str(e.data)}`)
 
 describe('channels between three nodes over TCP', () => {
-  let nets: ConsensusNet[] = []
-  before(async () => {
-    nets = await startNodes(3)
-    const membership = membershipOf(nets)
-    await Promise.all(nets.map(async n => n.connect(membership)))
-    await Promise.all(nets.map(async n => n.waitFor(3)))
-  })
+  const nets: ConsensusNet[] = []
+  before(async () => { await mesh(nets, 3) })
   after(async () => { await stopAll(nets) })
 
   it('the same name gives the same object; other options for it, or a bad name or priority, throw RangeError', () => {

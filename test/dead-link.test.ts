@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Log } from './channel-helpers.ts'
-import { Inbox, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { Inbox, mesh, nextEvent, seq, seqOf, stopAll, waitUntil } from './helpers.ts'
 import { proxiedPair } from './fixtures/proxied-pair.ts'
 import { HEARTBEATS_PER_TIMEOUT } from '../src/dispatcher.ts'
 import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
@@ -31,11 +31,7 @@ const delay = async (ms: number): Promise<void> => new Promise(resolve => setTim
 
 /** Direct connections, no proxy: a healthy link. Connected, both streams open. */
 async function directPair (): Promise<[ConsensusNet, ConsensusNet]> {
-  const [a, b] = await startNodes(2, INIT)
-  cleanup.push(a, b)
-  const membership = membershipOf([a, b])
-  await Promise.all([a.connect(membership), b.connect(membership)])
-  await Promise.all([a.waitFor(2), b.waitFor(2)])
+  const [a, b] = await mesh(cleanup, 2, INIT)
   return [a, b]
 }
 
@@ -69,12 +65,14 @@ describe('dead links', () => {
     toB.blackhole('both', 'hold')
     await down
     const detected = Date.now() - start
+    // the detector, not a closing socket: the blackholed connection is still open through the proxies
+    const open = toA.connections + toB.connections
     // heal before the redial (its backoff is a timer; this runs on the event's microtask), so the new connection's handshake passes
     toA.heal()
     toB.heal()
     t.diagnostic(`declared down after ${detected} ms (timeout ${TIMEOUT}, heartbeat ${HEARTBEAT})`)
     assert.ok(detected >= EARLIEST, `'peer:down' after ${detected} ms: before the timeout, so not the detector`)
-    assert.equal(toA.cuts + toB.cuts, 0)
+    assert.ok(open >= 1, 'the blackholed connection closed: the link was not silent')
 
     await upOf(a, 'b')
     for (let i = 0; i < 10; i++) a.send('b', seq(i))
@@ -100,8 +98,7 @@ describe('dead links', () => {
       toA.blackhole('both', mode)
       toB.blackhole('both', mode)
       for (let i = 11; i <= 30; i++) ra.send('b', seq(i)) // written into the dead link
-      await delay(0)
-      assert.equal(ra.stats().members.b.unacked, 20)
+      await waitUntil(() => ra.stats().members.b.unacked === 20, 5_000, 'the 20 messages to be written')
       await down
       const detected = Date.now() - start
       toA.heal()

@@ -14,7 +14,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { consensusNet, type ConsensusNet } from '../src/index.ts'
 import { DIAL_GRACE, DIAL_SLOT_MS, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
-import { FAST_RECONNECT, Inbox, NAMES, stopAll, text, waitUntil } from './helpers.ts'
+import { FAST_RECONNECT, Inbox, NAMES, membershipOf as namedMembership, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import type { PeerId } from '@libp2p/interface'
 
 type Node = Libp2p<{ consensus: ConsensusNet }>
@@ -35,8 +35,9 @@ async function startSorted (n: number): Promise<Node[]> {
   return nodes.sort((x, y) => x.peerId.toString() < y.peerId.toString() ? -1 : 1)
 }
 
-const membershipOf = (nodes: Node[]): Record<string, string[]> =>
-  Object.fromEntries(nodes.map((n, i) => [NAMES[i], n.getMultiaddrs().map(String)]))
+const membershipOf = (nodes: Node[]): Record<string, string[]> => namedMembership(nodes.map(n => n.services.consensus))
+/** Waits at most 20 s. */
+const bounded = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(20_000) })
 
 describe('dial order', () => {
   it('members given the same membership at once end with one connection per pair, dialled by the lower peer ID', async () => {
@@ -44,7 +45,7 @@ describe('dial order', () => {
     const nodes = await startSorted(5)
     const membership = membershipOf(nodes)
     await Promise.all(nodes.map(async n => { await n.services.consensus.connect(membership) }))
-    await Promise.all(nodes.map(async n => { await n.services.consensus.waitFor(nodes.length) }))
+    await Promise.all(nodes.map(async n => { await n.services.consensus.waitFor(nodes.length, bounded()) }))
     for (let i = 0; i < nodes.length; i++) {
       for (let j = 0; j < nodes.length; j++) {
         if (i === j) continue
@@ -67,7 +68,7 @@ describe('dial order', () => {
     const start = Date.now()
     await high.services.consensus.connect(membership)
     high.services.consensus.send('a', text('early'))
-    await high.services.consensus.waitFor(2)
+    await high.services.consensus.waitFor(2, bounded())
     const elapsed = Date.now() - start
     t.diagnostic(`the higher peer ID reached a member that does not know it after ${elapsed} ms (grace ${DIAL_GRACE} ms)`)
     assert.ok(elapsed >= DIAL_GRACE - 20, `dialled after ${elapsed} ms, before the grace period`)
@@ -75,7 +76,7 @@ describe('dial order', () => {
     await low.services.consensus.connect(membership)
     await inbox.waitCount(1)
     assert.deepEqual(inbox.messages.map(m => [m.from, new TextDecoder().decode(m.data)]), [['b', 'early']])
-    await low.services.consensus.waitFor(2)
+    await low.services.consensus.waitFor(2, bounded())
     assert.equal(low.getConnections(high.peerId).length, 1)
   })
 
@@ -85,7 +86,7 @@ describe('dial order', () => {
     await high.services.consensus.connect({ b: membership.b })
     const start = Date.now()
     await low.services.consensus.connect(membership)
-    await low.services.consensus.waitFor(2)
+    await low.services.consensus.waitFor(2, bounded())
     t.diagnostic(`the lower peer ID reached a member that does not know it after ${Date.now() - start} ms`)
     assert.equal(low.getConnections(high.peerId)[0].direction, 'outbound')
   })
@@ -151,7 +152,7 @@ describe('DialOrder', () => {
       })
       await waitUntil(() => started, 5_000, 'the dial to start')
       events.open(peer, 'inbound')
-      await assert.rejects(dial, DialSupersededError)
+      await assert.rejects(withTimeout(dial, 5_000, () => 'the dial was not abandoned'), DialSupersededError)
       order.stop()
     }
 
@@ -176,7 +177,7 @@ describe('DialOrder', () => {
     const dials = ids.slice(4).map(async (peer, i) => order.dial(peer, stuck.signal, false, async (signal, onProgress) => {
       if (i === 0) onProgress({ type: 'upgrader:encrypt-outbound-connection' })
       return await pending(signal)
-    }).catch(() => {}))
+    }).catch(err => { if (!stuck.signal.aborted) throw err }))
     let at = Date.now()
     await order.dial(connected, new AbortController().signal, false, async () => {})
     assert.ok(Date.now() - at < DIAL_SLOT_MS / 2, 'a stream on an open connection waited for a slot')
@@ -189,7 +190,7 @@ describe('DialOrder', () => {
     const more = [later, connected, late, later].map(async peer => order.dial(peer, stuck.signal, true, async signal => {
       running++
       return await pending(signal)
-    }).catch(() => {}))
+    }).catch(err => { if (!stuck.signal.aborted) throw err }))
     await waitUntil(() => running === MAX_PARALLEL_DIALS - 1, 1_000, 'three more dials to start')
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(running, MAX_PARALLEL_DIALS - 1, 'the handshaking dial gave its turn up')

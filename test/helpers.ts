@@ -159,6 +159,16 @@ export async function memoryPair (): Promise<{ nodes: Libp2p[], nets: [Consensus
   const [a, b] = nodes.map(n => n.services.consensus)
   const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
   await Promise.all([a.connect(membership), b.connect(membership)])
-  await Promise.all([a.waitFor(2), b.waitFor(2)])
+  await Promise.all([a.waitFor(2, { signal: AbortSignal.timeout(20_000) }), b.waitFor(2, { signal: AbortSignal.timeout(20_000) })])
   return { nodes, nets: [a, b] }
+}
+
+/** `n` connected nodes named a, b, c, ...; each is added to `cleanup`. */
+export async function mesh (cleanup: Array<{ stop: () => void | Promise<void> }>, n: number, init: CreateConsensusNetInit = {}): Promise<ConsensusNet[]> {
+  const nets = await startNodes(n, init)
+  cleanup.push(...nets)
+  const membership = membershipOf(nets)
+  await Promise.all(nets.map(async net => net.connect(membership)))
+  await Promise.all(nets.map(async net => net.waitFor(n, { signal: AbortSignal.timeout(20_000) })))
+  return nets
 }

@@ -40,13 +40,13 @@ describe('Lane', () => {
 
   it('a key replaces the queued message with that key where it stands, counted superseded; other keys and plain messages are untouched', () => {
     const lane = new Lane(spec(1, 'votes', 0))
-    lane.pushKeyed(FRAME_CHANNEL, seq(10), 'vote/1/0', Infinity)
+    lane.pushKeyed(seq(10), 'vote/1/0', Infinity)
     lane.push(seq(20))
-    lane.pushKeyed(FRAME_CHANNEL, seq(30), 'vote/2/0', Infinity)
-    lane.pushKeyed(FRAME_CHANNEL, seq(11), 'vote/1/0', Infinity)
+    lane.pushKeyed(seq(30), 'vote/2/0', Infinity)
+    lane.pushKeyed(seq(11), 'vote/1/0', Infinity)
     lane.push(seq(40))
-    lane.pushKeyed(FRAME_CHANNEL, seq(12), 'vote/1/0', Infinity)
-    lane.pushKeyed(FRAME_CHANNEL, seq(31), 'vote/2/0', Infinity)
+    lane.pushKeyed(seq(12), 'vote/1/0', Infinity)
+    lane.pushKeyed(seq(31), 'vote/2/0', Infinity)
     assert.equal(lane.superseded, 3)
     assert.equal(lane.length, 4)
     assert.equal(lane.ring.bytes, 16)
@@ -56,20 +56,20 @@ describe('Lane', () => {
 
   it('a key is free again once its message was taken for writing: the next one queues at the end', () => {
     const lane = new Lane(spec(1, 'votes', 0))
-    lane.pushKeyed(FRAME_CHANNEL, seq(1), 'k', Infinity)
+    lane.pushKeyed(seq(1), 'k', Infinity)
     lane.push(seq(2))
     assert.equal(lane.peek(Date.now()) !== undefined, true)
     lane.shift() // written
-    lane.pushKeyed(FRAME_CHANNEL, seq(3), 'k', Infinity)
+    lane.pushKeyed(seq(3), 'k', Infinity)
     assert.equal(lane.superseded, 0)
     assert.deepEqual(drain(lane), [2, 3])
   })
 
   it('a larger replacement that would break the byte bound is queued last instead, counted superseded only (the old one is not also counted dropped)', () => {
     const lane = new Lane(spec(1, 'blocks', 0, 100, 12))
-    lane.pushKeyed(FRAME_CHANNEL, seq(1), 'k', Infinity) // 4 bytes
+    lane.pushKeyed(seq(1), 'k', Infinity) // 4 bytes
     lane.push(seq(2)) // 4 bytes
-    lane.pushKeyed(FRAME_CHANNEL, seq(3, 10), 'k', Infinity) // 10 bytes: 4 + 10 > 12
+    lane.pushKeyed(seq(3, 10), 'k', Infinity) // 10 bytes: 4 + 10 > 12
     assert.equal(lane.superseded, 1)
     // room for the 10-byte replacement means dropping 2 (the oldest real message)
     assert.equal(lane.dropped, 1, 'the replaced message was counted as dropped too')
@@ -80,9 +80,9 @@ describe('Lane', () => {
   it('length (a member\'s queued) counts messages, not the holes replaced or taken-back ones leave', () => {
     const lane = new Lane(spec(1, 'blocks', 0, 100, 20))
     lane.push(seq(1))
-    lane.pushKeyed(FRAME_CHANNEL, seq(2), 'k', Infinity)
+    lane.pushKeyed(seq(2), 'k', Infinity)
     lane.push(seq(3))
-    lane.pushKeyed(FRAME_CHANNEL, seq(4, 14), 'k', Infinity) // 12 + 10 > 20: 1 dropped, 2 leaves a hole, 4 queued last
+    lane.pushKeyed(seq(4, 14), 'k', Infinity) // 12 + 10 > 20: 1 dropped, 2 leaves a hole, 4 queued last
     assert.equal(lane.dropped, 1)
     assert.equal(lane.length, 2)
     const e = new Envelope(FRAME_REQUEST, new Uint8Array(2), 7, -1, undefined, Infinity, undefined)
@@ -97,12 +97,12 @@ describe('Lane', () => {
   it('a message past its deadline is skipped and counted expired; a replacement carries its own deadline', () => {
     const lane = new Lane(spec(1, 'votes', 0))
     const now = 1_000_000
-    lane.pushKeyed(FRAME_CHANNEL, seq(1), undefined, now + 10)
+    lane.pushKeyed(seq(1), undefined, now + 10)
     lane.push(seq(2))
-    lane.pushKeyed(FRAME_CHANNEL, seq(3), 'k', now + 10)
-    lane.pushKeyed(FRAME_CHANNEL, seq(4), 'k', now + 1000) // the newest vote may wait longer
-    lane.pushKeyed(FRAME_CHANNEL, seq(5), 'j', now + 1000)
-    lane.pushKeyed(FRAME_CHANNEL, seq(6), 'j', now + 10) // ... or less
+    lane.pushKeyed(seq(3), 'k', now + 10)
+    lane.pushKeyed(seq(4), 'k', now + 1000) // the newest vote may wait longer
+    lane.pushKeyed(seq(5), 'j', now + 1000)
+    lane.pushKeyed(seq(6), 'j', now + 10) // ... or less
     assert.deepEqual(drain(lane, now + 10), [2, 4])
     assert.equal(lane.expired, 2)
     assert.equal(lane.superseded, 2)
@@ -111,7 +111,7 @@ describe('Lane', () => {
 
   it('a deadline exactly now has passed: "still queued at its deadline" is never written', () => {
     const lane = new Lane(spec(1, 'votes', 0))
-    lane.pushKeyed(FRAME_CHANNEL, seq(1), undefined, 500)
+    lane.pushKeyed(seq(1), undefined, 500)
     assert.deepEqual(drain(lane, 500), [])
     assert.equal(lane.expired, 1)
   })
@@ -274,7 +274,7 @@ const tick = async (): Promise<void> => { await new Promise(resolve => setImmedi
 function queue (d: Dispatcher, s: LaneSpec, data: Uint8Array, key?: string, deadline?: number): Lane {
   const lane = d.lanes.open(s)
   if (key === undefined && deadline === undefined) lane.push(data)
-  else lane.pushKeyed(FRAME_CHANNEL, data, key, deadline ?? Infinity)
+  else lane.pushKeyed(data, key, deadline ?? Infinity)
   d.schedule()
   return lane
 }

@@ -1,17 +1,12 @@
 /** The lean receive path: net.onMessage / channel.onMessage next to the 'message' event. */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { membershipOf, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
+import { mesh, seq, seqOf, stopAll, waitUntil } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'
 
 describe('onMessage handlers', () => {
-  let nets: ConsensusNet[] = []
-  before(async () => {
-    nets = await startNodes(2)
-    const membership = membershipOf(nets)
-    await Promise.all(nets.map(async n => n.connect(membership)))
-    await Promise.all(nets.map(async n => n.waitFor(2)))
-  })
+  const nets: ConsensusNet[] = []
+  before(async () => { await mesh(nets, 2) })
   after(async () => { await stopAll(nets) })
 
   it('a handler alone receives every message in order, with the sender; removing it stops delivery to it', async () => {

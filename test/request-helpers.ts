@@ -1,8 +1,7 @@
 /** Helpers of the request tests (requests*.test.ts): failures, gates, handler call counts, a seeded PRNG. */
 import assert from 'node:assert/strict'
 import { RequestError } from '../src/errors.ts'
-import { membershipOf, startNodes, withTimeout } from './helpers.ts'
-import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
+import { withTimeout } from './helpers.ts'
 
 /** What a request failed with, once it has (bounded: the requests below use long timeouts, so a fallback to the timeout fails here first). */
 export async function failure (p: Promise<unknown>, ms = 10_000): Promise<RequestError> {
@@ -45,25 +44,4 @@ export class Calls {
     this.#waiters.push({ n, d })
     await withTimeout(d.promise, ms, () => `${this.n} of ${n} handler calls`)
   }
-}
-
-/** mulberry32: the seeded PRNG of the out-of-order answers. */
-export function prng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = seed
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** `n` connected nodes named a, b, c, ...; each is added to `cleanup`. */
-export async function mesh (cleanup: Array<{ stop: () => void | Promise<void> }>, n: number, init: CreateConsensusNetInit = {}): Promise<ConsensusNet[]> {
-  const nets = await startNodes(n, init)
-  cleanup.push(...nets)
-  const membership = membershipOf(nets)
-  await Promise.all(nets.map(async net => net.connect(membership)))
-  await Promise.all(nets.map(async net => net.waitFor(n)))
-  return nets
 }

@@ -11,7 +11,9 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RequestError } from '../src/errors.ts'
 import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { freePort, memoryPair, membershipOf, nextEvent, seq, seqOf, startNodes, stopAll, str, text, waitUntil, withTimeout } from './helpers.ts'
-import { Calls, aborted, deferred, failure, mesh as startMesh, prng } from './request-helpers.ts'
+import { Calls, aborted, deferred, failure } from './request-helpers.ts'
+import { mesh as startMesh } from './helpers.ts'
+import { mulberry32 } from '../src/testing/random.ts'
 import { ChildNode } from './fixtures/child-node.ts'
 import type { HandlerContext } from '../src/channel.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -26,7 +28,7 @@ describe('requests: correlation', () => {
     const nets = await mesh(4)
     const [a] = nets
     const names = ['b', 'c', 'd']
-    const random = prng(0x5eed)
+    const random = mulberry32(0x5eed)
     /** `${responder}|${channel}|${i}` -> handler calls */
     const calls = new Map<string, number>()
     for (const [k, net] of nets.entries()) {

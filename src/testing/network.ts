@@ -27,6 +27,7 @@ import { deriveSeed, mulberry32, seededBytes } from './random.ts'
 import { Pipe, validShape, type Direction, type LinkShape, type TraceEvent } from './link.ts'
 import { SimConnection, simulatedTransport, type Fabric, type SimListener } from './transport.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { sleep } from '../backoff.ts'
 
 /** Bytes of one link direction, over the connections currently open on it. */
 export interface LinkStats {
@@ -375,7 +376,8 @@ export class TestNetwork {
       const rtt = out.latency + back.latency
       if (!handshaken && rtt > 0) {
         handshaken = true
-        await delay(rtt, signal)
+        await sleep(rtt, signal)
+        signal.throwIfAborted()
         continue // the link may have changed meanwhile
       }
       return this.#open(from, to, listener)
@@ -502,19 +504,4 @@ export interface Link {
 
 function pairKey (a: string, b: string): string {
   return a < b ? `${a}>${b}` : `${b}>${a}`
-}
-
-async function delay (ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
