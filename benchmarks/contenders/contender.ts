@@ -161,6 +161,8 @@ export interface SendResult {
   endedAt: number
   /** Contender-specific counters (drops, stalls). */
   counters: Record<string, number>
+  /** CPU ms spent preparing before `startedAt` (the pre-packed ceiling's packing): not counted in the trial's CPU. */
+  setupCpuMs?: number
 }
 
 export interface Endpoint {

@@ -42,7 +42,9 @@ export const createRawPacked: EndpointFactory = async (init, onPayload) => {
       if (job.to.length !== 1) throw new Error('raw-packed sends to one peer')
       const stream = node.streams.get(job.to[0])
       if (stream === undefined) throw new Error(`no stream to ${job.to[0]}`)
+      const setup = process.cpuUsage()
       const buffers = pack(job.count, job.size, job.trial, init.index)
+      const { user, system } = process.cpuUsage(setup)
       const perBuffer = Math.max(1, Math.floor(PACK_BYTES / frameBytes(job.size)))
       let drains = 0
       let written = 0
@@ -56,7 +58,7 @@ export const createRawPacked: EndpointFactory = async (init, onPayload) => {
           if (wallNow() > job.deadline) break
         }
       }
-      return { sent: Math.min(job.count, written * perBuffer), startedAt, endedAt: wallNow(), counters: { drains } }
+      return { sent: Math.min(job.count, written * perBuffer), startedAt, endedAt: wallNow(), counters: { drains }, setupCpuMs: (user + system) / 1000 }
     },
     stats: () => ({}),
     stop: node.stop
