@@ -1,6 +1,6 @@
 /**
- * How long and how large each scenario runs. 'quick' (the default) keeps `npm run bench` under
- * five minutes on a 2-core machine; 'full' repeats more and sends more. Counts are per contender
+ * How long and how large each scenario runs. 'quick' (the default) runs `npm run bench` in about
+ * nine minutes on a 2-core machine; 'full' repeats more and sends more. Counts are per contender
  * class: a contender ~20x slower gets fewer messages so that every trial lasts about as long.
  */
 

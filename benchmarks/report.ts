@@ -136,7 +136,7 @@ export function formatTable (results: Results): string {
 
 const METHOD = `How it is measured (benchmarks/, one concept per file):
 - Every node runs in its own worker process on 127.0.0.1 (TCP + Noise + Yamux); payloads carry their send time, and one-way latency is read off the machine's shared clock.
-- msgs/s is messages delivered over the time from the first send to the last delivery. Link trials of the three contenders are interleaved round by round (order alternating); a ratio is taken within a round. At 1k/s the two latency contenders run at the same time.
+- msgs/s is messages delivered over the time from the first send to the last delivery. Link trials of the four contenders are interleaved round by round (order alternating); a ratio is taken within a round. At 1k/s the two latency contenders run at the same time.
 - This project paces itself on its own queue (\`stats().members[m].queued\` below 4,096 of its default 16,384) so that nothing is dropped; raw one-write-per-message waits for 'drain' when \`send()\` returns false; pre-packed does all per-message work before the clock starts; gossipsub awaits each \`publish()\` and yields to the event loop every 32.
 - The baselines' libp2p nodes lift libp2p's inbound connection rate limit (5/s per host; on loopback every peer is one host); this project runs through \`createConsensusNet\` as a user calls it, except in the 200-peer flood, which uses its \`consensusNet()\` service on a node with the same lifted limit.
 - Memory: RSS sampled every 10 ms; "live JS memory" is heap used + external after two full GCs; the control runs the same payload allocation loop with no network.

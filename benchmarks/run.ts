@@ -30,7 +30,7 @@ function usage (): string {
   return [
     'usage: npm run bench [-- [scenario...] [--full] [--cpu-prof] [--out DIR]]',
     `scenarios: ${SCENARIOS.map(s => s.name).join(', ')} (default: all)`,
-    '  --full      longer, larger profile (default: quick, under 5 minutes on 2 cores)',
+    '  --full      longer, larger profile (default: quick, about 9 minutes on 2 cores)',
     '  --cpu-prof  write a V8 CPU profile of every worker to benchmarks/results/tmp/prof/ (workers.txt: pid -> worker)',
     '  --out DIR   write the reports to DIR (default benchmarks/results)',
     'writes latest.{json,md,svg} (every scenario) or latest-<scenarios>.{json,md,svg} (some)'

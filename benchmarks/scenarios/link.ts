@@ -21,7 +21,7 @@ export const link: Scenario = {
   async run ({ profile, results, progress, linkMax }) {
     const clusters: Cluster[] = []
     try {
-      progress.step('link: starting 3 sender/receiver pairs')
+      progress.step(`link: starting ${CONTENDERS.length} sender/receiver pairs`)
       for (const c of CONTENDERS) {
         const cluster = await startCluster(c, 2)
         clusters.push(cluster)
