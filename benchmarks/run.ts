@@ -28,11 +28,12 @@ const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolatio
 
 function usage (): string {
   return [
-    'usage: npm run bench [-- [scenario...] [--full] [--cpu-prof] [--out DIR]]',
+    'usage: npm run bench [-- [scenario...] [--full] [--cpu-prof] [--out DIR] [--sizes 32,4096]]',
     `scenarios: ${SCENARIOS.map(s => s.name).join(', ')} (default: all)`,
     '  --full      longer, larger profile (default: quick, about 9 minutes on 2 cores)',
     '  --cpu-prof  write a V8 CPU profile of every worker to benchmarks/results/tmp/prof/ (workers.txt: pid -> worker)',
     '  --out DIR   write the reports to DIR (default benchmarks/results)',
+    '  --sizes L   link: only these message sizes of the profile (bytes, comma-separated)',
     'writes latest.{json,md,svg} (every scenario) or latest-<scenarios>.{json,md,svg} (some)'
   ].join('\n')
 }
@@ -43,13 +44,24 @@ async function main (): Promise<void> {
     console.log(usage())
     return
   }
-  const profile = args.includes('--full') ? FULL : QUICK
-  const outIdx = args.indexOf('--out')
-  const outDir = outIdx >= 0 ? args[outIdx + 1] : fileURLToPath(new URL('./results/', import.meta.url))
-  const names = args.filter((a, i) => !a.startsWith('--') && (outIdx < 0 || i !== outIdx + 1))
+  let profile = args.includes('--full') ? FULL : QUICK
+  const valueOf = (flag: string): string | undefined => {
+    const i = args.indexOf(flag)
+    return i >= 0 ? args[i + 1] ?? '' : undefined
+  }
+  const outDir = valueOf('--out') ?? fileURLToPath(new URL('./results/', import.meta.url))
+  const sizesArg = valueOf('--sizes')
+  const values = new Set(['--out', '--sizes'].map(f => args.indexOf(f) + 1).filter(i => i > 0))
+  const names = args.filter((a, i) => !a.startsWith('--') && !values.has(i))
   const unknown = names.filter(n => SCENARIOS.find(s => s.name === n) === undefined)
-  if (unknown.length > 0 || outDir === undefined) {
-    console.error(`unknown scenario: ${unknown.join(', ')}\n${usage()}`)
+  if (sizesArg !== undefined) {
+    const sizes = sizesArg.split(',').map(Number)
+    const kept = profile.link.sizes.filter(s => sizes.includes(s.size))
+    if (kept.length !== sizes.length) unknown.push(`--sizes ${sizesArg} (the profile has ${profile.link.sizes.map(s => s.size).join(', ')})`)
+    profile = { ...profile, link: { ...profile.link, sizes: kept } }
+  }
+  if (unknown.length > 0 || outDir === '') {
+    console.error(`unknown scenario or option: ${unknown.join(', ')}\n${usage()}`)
     process.exitCode = 2
     return
   }
