@@ -90,13 +90,13 @@ function writeVarint (buf: Uint8Array, offset: number, n: number): number {
 }
 
 /**
- * Reads a minimal uvarint of at most 7 bytes at `offset` of `buf`; returns the value, or -1 if
- * it is truncated, not minimal or too long. On success `varintEnd` is the offset after it.
+ * Reads a minimal uvarint of at most 7 bytes at `offset` of `buf` (before `end`); returns the
+ * value, or -1 if it is truncated, not minimal or too long. On success `varintEnd` is the offset after it.
  */
-export function readVarint (buf: Uint8Array, offset: number): number {
+export function readVarint (buf: Uint8Array, offset: number, end = buf.byteLength): number {
   let n = 0
   let scale = 1
-  for (let i = 0; i < MAX_VARINT_BYTES - 1 && offset + i < buf.byteLength; i++) {
+  for (let i = 0; i < MAX_VARINT_BYTES - 1 && offset + i < end; i++) {
     const b = buf[offset + i]
     n += (b & 0x7f) * scale
     if (b < 0x80) {
@@ -164,6 +164,7 @@ export class FrameDecoder {
   /** The first violation seen; once set, `push()` ignores all input. */
   error?: InvalidFrameError
   #onFrame: (kind: number, body: Uint8Array) => void
+  #onChannel: ((channel: number, payload: Uint8Array) => void) | undefined
   // length prefix being read
   #length = 0
   #scale = 1
@@ -179,11 +180,14 @@ export class FrameDecoder {
    * @param maxMessageSize - the largest payload; a frame's body may exceed it by the few bytes of
    *   its leading fields (channel number, request id), at most `MAX_FIELD_BYTES`
    * @param onFrame - called with each frame's kind and body (a view: copy it to keep it)
+   * @param onChannel - if given, takes FRAME_CHANNEL frames instead of `onFrame`: their channel
+   *   number and payload, read here so that a channel message costs one view, as a default one does
    */
-  constructor (maxMessageSize: number, onFrame: (kind: number, body: Uint8Array) => void, maxKind = MAX_KIND_1_0) {
+  constructor (maxMessageSize: number, onFrame: (kind: number, body: Uint8Array) => void, maxKind = MAX_KIND_1_0, onChannel?: (channel: number, payload: Uint8Array) => void) {
     this.maxMessageSize = maxMessageSize
     this.maxKind = maxKind
     this.#onFrame = onFrame
+    this.#onChannel = onChannel
   }
 
   /** True between frames: the stream may end here without truncating anything. */
@@ -215,10 +219,11 @@ export class FrameDecoder {
         i += take
         if (this.#filled < this.#frameLength) return true
         const frame = this.#frame
+        const length = this.#frameLength
         this.#frame = EMPTY
         this.#frameLength = 0
         this.#filled = 0
-        this.#onFrame(frame[0], frame.subarray(1))
+        this.#frameOf(frame, 0, length)
         continue
       }
 
@@ -243,7 +248,7 @@ export class FrameDecoder {
       if (i < end && chunk[i] > maxKind) return this.#fail('unknown-kind')
       if (end - i >= n) {
         // the whole frame is in this chunk: hand out a view
-        this.#onFrame(chunk[i], n === 1 ? EMPTY : chunk.subarray(i + 1, i + n))
+        this.#frameOf(chunk, i, i + n)
         i += n
       } else {
         this.#frameLength = n
@@ -253,6 +258,26 @@ export class FrameDecoder {
       }
     }
     return this.error == null // onFrame may have reported a bad body through fail()
+  }
+
+  /** Hands out the frame `buf[start, end)`: kind byte, then body. */
+  #frameOf (buf: Uint8Array, start: number, end: number): void {
+    const kind = buf[start]
+    if (kind !== FRAME_CHANNEL || this.#onChannel === undefined) {
+      this.#onFrame(kind, end - start === 1 ? EMPTY : buf.subarray(start + 1, end))
+      return
+    }
+    const channel = readVarint(buf, start + 1, end)
+    if (channel < 0) {
+      this.#fail('malformed-body')
+      return
+    }
+    // the frame's bound allowed MAX_FIELD_BYTES of fields: the payload itself may not exceed the maximum
+    if (end - varintEnd > this.maxMessageSize) {
+      this.#fail('too-large')
+      return
+    }
+    this.#onChannel(channel, buf.subarray(varintEnd, end))
   }
 
   #append (bytes: Uint8Array): void {

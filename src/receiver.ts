@@ -11,7 +11,7 @@
  * `onInvalid`.
  */
 import {
-  encodeKindFrame, FrameDecoder, headerLength, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
+  encodeKindFrame, FrameDecoder, headerLength, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
 import type { InvalidFrameError } from './errors.ts'
@@ -79,7 +79,7 @@ export class Receiver {
     this.peer = init.peer
     this.inbound = init.inbound
     this.#init = init
-    this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0)
+    this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0, this.#onChannel)
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
@@ -107,6 +107,13 @@ export class Receiver {
   /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
   session = -1
 
+  /** FRAME_CHANNEL, read by the decoder. */
+  readonly #onChannel = (channel: number, payload: Uint8Array): void => {
+    const name = this.#names.get(channel)
+    if (name === undefined) this.#decoder.fail('unbound-channel')
+    else this.inbound.channel(name, payload)
+  }
+
   /** Returns false (from the decoder's `fail`) when the body breaks the format. */
   readonly #onFrame = (kind: number, body: Uint8Array): false | undefined => {
     if (kind === FRAME_MESSAGE) {
@@ -124,16 +131,10 @@ export class Receiver {
     if (a < 0) return decoder.fail('malformed-body')
     let at = varintEnd
     switch (kind) {
-      case FRAME_CHANNEL:
       case FRAME_REQUEST:
       case FRAME_RELIABLE: {
         const name = this.#names.get(a)
         if (name === undefined) return decoder.fail('unbound-channel')
-        if (kind === FRAME_CHANNEL) {
-          if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
-          this.inbound.channel(name, body.subarray(at))
-          return
-        }
         if (kind === FRAME_RELIABLE) {
           const seq = readVarint(body, at)
           if (seq < 1 || this.session < 0) return decoder.fail('malformed-body')

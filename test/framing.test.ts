@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FrameDecoder, encodeFrame, headerLength, writeHeader } from '../src/framing.ts'
+import { FrameDecoder, encodeFrame, encodeKindFrame, headerLength, writeHeader, FRAME_CHANNEL, FRAME_MESSAGE, MAX_KIND_1_1 } from '../src/framing.ts'
 
 function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][], ok: boolean, reason?: string, ended: boolean } {
   const messages: number[][] = []
@@ -94,5 +94,41 @@ describe('framing', () => {
     assert.equal(d.push(Uint8Array.of(0)), false)
     assert.equal(d.push(encodeFrame(Uint8Array.of(1))), false)
     assert.equal(messages.length, 0)
+  })
+
+  it('hands CHANNEL frames to onChannel as channel number and payload, however split; other kinds to onFrame', () => {
+    const bytes = concat(
+      encodeKindFrame(FRAME_CHANNEL, 1, -1, Uint8Array.of(7, 8)),
+      encodeFrame(Uint8Array.of(9)),
+      encodeKindFrame(FRAME_CHANNEL, 300, -1, new Uint8Array(0)),
+      encodeKindFrame(FRAME_CHANNEL, 2, -1, new Uint8Array(10).fill(5))
+    )
+    for (const chunks of splits(bytes)) {
+      const got: string[] = []
+      const d = new FrameDecoder(10, (kind, body) => got.push(`frame ${kind} ${[...body]}`), MAX_KIND_1_1,
+        (channel, payload) => got.push(`channel ${channel} ${[...payload]}`))
+      for (const c of chunks) assert.equal(d.push(c), true)
+      assert.deepEqual(got, ['channel 1 7,8', `frame ${FRAME_MESSAGE} 9`, 'channel 300 ', 'channel 2 5,5,5,5,5,5,5,5,5,5'])
+    }
+  })
+
+  it('rejects a CHANNEL frame whose number runs past the frame (the next frame right behind) or whose payload is too large', () => {
+    const cases: Array<[Uint8Array, string]> = [
+      // without its frame's bound the number would read on into the next frame: 0x81 0x02 = 257
+      [concat(Uint8Array.of(2, FRAME_CHANNEL, 0x81), encodeFrame(Uint8Array.of(1))), 'malformed-body'],
+      [Uint8Array.of(4, FRAME_CHANNEL, 0x81, 0x00, 7), 'malformed-body'],
+      [encodeKindFrame(FRAME_CHANNEL, 1, -1, new Uint8Array(11)), 'too-large']
+    ]
+    for (const [bytes, reason] of cases) {
+      for (const chunks of splits(bytes)) {
+        let delivered = 0
+        const d = new FrameDecoder(10, () => { delivered++ }, MAX_KIND_1_1, () => { delivered++ })
+        let ok = true
+        for (const c of chunks) ok = d.push(c) && ok
+        assert.equal(ok, false)
+        assert.equal(d.error?.reason, reason)
+        assert.equal(delivered, 0)
+      }
+    }
   })
 })
