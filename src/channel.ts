@@ -127,6 +127,11 @@ export const MAX_CONCURRENT_REQUESTS = 16
 export const MAX_PENDING_REQUESTS = 4096
 export const REQUEST_TIMEOUT = 10_000
 
+/** A count that can be held and bumped without a map lookup. */
+export interface Count {
+  n: number
+}
+
 /** What the router keeps of a channel: its lane spec, options, handler and counters. */
 export interface ChannelCore {
   readonly channel: Channel
@@ -136,7 +141,7 @@ export interface ChannelCore {
   onMessage: ((from: NodeId, data: Uint8Array) => void) | undefined
   readonly requests: RequestStats
   /** Messages delivered, by member. */
-  readonly received: Map<NodeId, number>
+  readonly received: Map<NodeId, Count>
   /** Reliable messages that arrived again, by member. */
   readonly duplicates: Map<NodeId, number>
   /** Requests being served, by member. */

@@ -6,7 +6,7 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type Count, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
@@ -40,6 +40,18 @@ export interface ReceivedCounter {
   received: number
 }
 
+/**
+ * The channel a member's last message went to, and that member's count on it: a run of messages
+ * on one channel (what one chunk usually holds) costs no lookup. Valid while `epoch` is the
+ * router's (a member leaving drops the counts it points to).
+ */
+interface DeliveryMemo {
+  name: string | undefined
+  core: ChannelCore | undefined
+  count: Count | undefined
+  epoch: number
+}
+
 const encoder = new TextEncoder()
 
 /** The control lane: cancel, credit and errors, served before every channel. */
@@ -62,6 +74,8 @@ export class Router {
   readonly #channels = new Map<string, ChannelCore>()
   /** Reliable channels, per member: its writer's session and the last message delivered per channel. */
   readonly #sessions = new Map<NodeId, { session: number, delivered: Map<string, number> }>()
+  /** Bumped when a member leaves: every DeliveryMemo is stale then. */
+  #epoch = 0
 
   constructor (host: RouterHost) {
     this.#host = host
@@ -143,7 +157,7 @@ export class Router {
         dropped: lane?.dropped ?? 0,
         superseded: lane?.superseded ?? 0,
         expired: lane?.expired ?? 0,
-        received: core.received.get(node) ?? 0,
+        received: core.received.get(node)?.n ?? 0,
         unacked: lane?.unacked ?? 0,
         retransmitted: lane?.retransmitted ?? 0,
         duplicatesSuppressed: core.duplicates.get(node) ?? 0
@@ -157,9 +171,10 @@ export class Router {
    * this node's own); `onMessage` takes the default channel's messages.
    */
   inbound (from: NodeId, source: Receiver | undefined, counter: ReceivedCounter, onMessage: (data: Uint8Array) => void): Inbound {
+    const memo: DeliveryMemo = { name: undefined, core: undefined, count: undefined, epoch: -1 }
     return {
       message: onMessage,
-      channel: (name, data) => { this.#deliver(from, counter, name, data) },
+      channel: (name, data) => { this.#deliver(from, counter, memo, name, data) },
       reliable: (name, seq, data) => {
         let peer = this.#sessions.get(from)
         if (peer === undefined) this.#sessions.set(from, peer = { session: -1, delivered: new Map() })
@@ -169,7 +184,7 @@ export class Router {
           if (core !== undefined) core.duplicates.set(from, (core.duplicates.get(from) ?? 0) + 1)
         } else {
           peer.delivered.set(name, seq)
-          this.#deliver(from, counter, name, data)
+          this.#deliver(from, counter, memo, name, data)
         }
         // acknowledged once delivered (or known to be): the writer may forget it
         source?.acknowledge(name, Math.max(seq, delivered))
@@ -189,13 +204,22 @@ export class Router {
     }
   }
 
-  #deliver (from: NodeId, counter: ReceivedCounter, name: string, data: Uint8Array): void {
-    const core = this.#channels.get(name)
-    if (core === undefined) {
-      this.unknownChannel++
-      return
+  #deliver (from: NodeId, counter: ReceivedCounter, memo: DeliveryMemo, name: string, data: Uint8Array): void {
+    if (name !== memo.name || memo.epoch !== this.#epoch) {
+      const core = this.#channels.get(name)
+      if (core === undefined) {
+        this.unknownChannel++
+        return
+      }
+      let count = core.received.get(from)
+      if (count === undefined) core.received.set(from, count = { n: 0 })
+      memo.name = name
+      memo.core = core
+      memo.count = count
+      memo.epoch = this.#epoch
     }
-    core.received.set(from, (core.received.get(from) ?? 0) + 1)
+    const core = memo.core!
+    memo.count!.n++
     counter.received++
     core.onMessage?.(from, data)
     if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
@@ -216,6 +240,7 @@ export class Router {
     this.requests.left(node)
     this.#responder.left(node)
     this.#sessions.delete(node)
+    this.#epoch++
     for (const core of this.#channels.values()) {
       core.received.delete(node)
       core.duplicates.delete(node)

@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { counters, Log } from './channel-helpers.ts'
-import { FAST_RECONNECT, Inbox, freePort, memoryPair, mesh, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
+import { FAST_RECONNECT, Inbox, freePort, memoryPair, mesh, nextEvent, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
 import type { Channel } from '../src/channel.ts'
 
 const tagged = (log: Log, tag: string): string[] => log.of(tag).map(e => `${e.from}:${str(e.data)}`)
@@ -247,6 +247,30 @@ describe('a member that is down, then up', () => {
     await log.waitFor('votes', 4)
     assert.deepEqual(tagged(log, 'votes'), ['a:m0', 'a:m2', 'a:m4', 'a:m5'])
     assert.deepEqual(counters(votes.stats().members.b), { queued: 0, sent: 4, dropped: 0, superseded: 0, expired: 2, received: 0 })
+  })
+
+  it('a member that leaves and comes back counts from zero on a channel: what it sent while away, then live ones', async () => {
+    const { a, c, all } = await startStranger()
+    cleanup.push(a, c)
+    const log = new Log().listen(a.channel('votes', { priority: 0 }), 'votes')
+    const cv = c.channel('votes', { priority: 0 })
+    await a.connect(all)
+    for (let i = 0; i < 3; i++) cv.send('a', seq(i))
+    await log.waitFor('votes', 3)
+    assert.equal(a.channel('votes').stats().members.c.received, 3)
+
+    // c leaves a's membership: a resets c's stream, c redials, and what it sends now is held
+    const aLost = nextEvent<{ node: string }>(c, 'peer:down', e => e.node === 'a')
+    await a.connect({ a: all.a })
+    await aLost
+    assert.equal(a.channel('votes').stats().members.c, undefined)
+    cv.send('a', seq(3))
+    await waitUntil(() => a.stats().tentative.buffered === 1, 20_000, 'a to hold c\'s message')
+    await a.connect(all)
+    cv.send('a', seq(4))
+    await log.waitFor('votes', 5)
+    assert.deepEqual(log.of('votes').map(e => seqOf(e.data)), [0, 1, 2, 3, 4])
+    assert.equal(a.channel('votes').stats().members.c.received, 2)
   })
 
   it('a tentative peer\'s channel messages are held, and delivered in order on promotion before live ones', async () => {
