@@ -87,7 +87,7 @@ export const QUICK: Profile = {
   link: {
     sizes: [
       { size: 256, repeats: 5, count: 600_000, perMessageCount: 60_000 },
-      { size: 32, repeats: 5, count: 1_000_000, perMessageCount: 60_000 },
+      { size: 32, repeats: 7, count: 3_000_000, perMessageCount: 60_000 },
       { size: 4096, repeats: 5, count: 60_000, perMessageCount: 30_000 },
       { size: 65536, repeats: 5, count: 3_000, perMessageCount: 3_000 }
     ]
