@@ -288,15 +288,26 @@ export class Dispatcher {
       both.set(frame, this.#hello.byteLength)
       frame = both
     }
+    const ok = this.#send(stream, frame)
+    if (ok instanceof Error) stream.abort(ok)
+  }
+
+  /**
+   * Hands `data` to the stream, counted in flight (the dead-link clock starts when the link goes
+   * from idle to waiting); returns what `send()` returned, or the error it threw (the caller
+   * aborts the stream, after settling what the write carried).
+   */
+  #send (stream: Stream, data: Uint8Array | Uint8ArrayList): boolean | Error {
     if (this.#written === this.#consumed) this.#progressAt = Date.now()
+    let ok: boolean
     try {
-      stream.send(frame)
+      ok = stream.send(data)
     } catch (err: any) {
-      stream.abort(err)
-      return
+      return err instanceof Error ? err : new Error(String(err))
     }
-    this.#written += frame.byteLength
+    this.#written += data.byteLength
     this.#writtenAt = Date.now()
+    return ok
   }
 
   readonly #onDrain = (): void => {
@@ -319,17 +330,12 @@ export class Dispatcher {
       // nothing writable: every lane is empty, or waits (a reliable lane on acknowledgements);
       // what is left will be written when an event (send, FLOW, ACK, drain) calls us again
       if (batch === undefined) return
-      let ok: boolean
-      if (this.#written === this.#consumed) this.#progressAt = Date.now()
-      try {
-        ok = stream.send(batch)
-      } catch (err: any) {
+      const ok = this.#send(stream, batch)
+      if (ok instanceof Error) {
         this.#settle(false)
-        stream.abort(err)
+        stream.abort(ok)
         return
       }
-      this.#written += batch.byteLength
-      this.#writtenAt = Date.now()
       this.#settle(true)
       if (!ok) {
         this.#awaitingDrain = true
