@@ -9,7 +9,8 @@
  *
  * The decoder is synchronous and push-based: bytes in, one callback per frame, in order, no
  * promise per frame. Bodies that lie inside one chunk are handed out as views (no copy).
- * Parsing a body's fields (channel numbers, request ids) is the Receiver's business.
+ * Parsing a body's fields (channel numbers, request ids) is the Receiver's business, except a
+ * CHANNEL frame's number when the Receiver asks for it (`onChannel`: the hot path of channels).
  */
 import { InvalidFrameError, type InvalidFrameReason } from './errors.ts'
 
@@ -90,8 +91,8 @@ function writeVarint (buf: Uint8Array, offset: number, n: number): number {
 }
 
 /**
- * Reads a minimal uvarint of at most 7 bytes at `offset` of `buf` (before `end`); returns the
- * value, or -1 if it is truncated, not minimal or too long. On success `varintEnd` is the offset after it.
+ * Reads a minimal uvarint of at most 7 bytes at `offset` of `buf`, before `end` (at most
+ * `buf.byteLength`); returns the value, or -1 if it is truncated, not minimal or too long. On success `varintEnd` is the offset after it.
  */
 export function readVarint (buf: Uint8Array, offset: number, end = buf.byteLength): number {
   let n = 0
@@ -181,7 +182,9 @@ export class FrameDecoder {
    *   its leading fields (channel number, request id), at most `MAX_FIELD_BYTES`
    * @param onFrame - called with each frame's kind and body (a view: copy it to keep it)
    * @param onChannel - if given, takes FRAME_CHANNEL frames instead of `onFrame`: their channel
-   *   number and payload, read here so that a channel message costs one view, as a default one does
+   *   number (a malformed one fails here) and payload, one view, as a default message costs; the
+   *   payload is bounded by the frame's bound only (`maxMessageSize + MAX_FIELD_BYTES`), and
+   *   whether the channel is bound, then the payload's size, are the caller's to check
    */
   constructor (maxMessageSize: number, onFrame: (kind: number, body: Uint8Array) => void, maxKind = MAX_KIND_1_0, onChannel?: (channel: number, payload: Uint8Array) => void) {
     this.maxMessageSize = maxMessageSize
@@ -270,11 +273,6 @@ export class FrameDecoder {
     const channel = readVarint(buf, start + 1, end)
     if (channel < 0) {
       this.#fail('malformed-body')
-      return
-    }
-    // the frame's bound allowed MAX_FIELD_BYTES of fields: the payload itself may not exceed the maximum
-    if (end - varintEnd > this.maxMessageSize) {
-      this.#fail('too-large')
       return
     }
     this.#onChannel(channel, buf.subarray(varintEnd, end))

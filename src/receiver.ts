@@ -107,10 +107,11 @@ export class Receiver {
   /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
   session = -1
 
-  /** FRAME_CHANNEL, read by the decoder. */
+  /** FRAME_CHANNEL, its number read by the decoder; checked as every other kind: binding, then size. */
   readonly #onChannel = (channel: number, payload: Uint8Array): void => {
     const name = this.#names.get(channel)
     if (name === undefined) this.#decoder.fail('unbound-channel')
+    else if (payload.byteLength > this.#decoder.maxMessageSize) this.#decoder.fail('too-large')
     else this.inbound.channel(name, payload)
   }
 
@@ -130,6 +131,7 @@ export class Receiver {
     const a = readVarint(body, 0)
     if (a < 0) return decoder.fail('malformed-body')
     let at = varintEnd
+    // FRAME_CHANNEL does not come here: the decoder reads its number and calls #onChannel
     switch (kind) {
       case FRAME_REQUEST:
       case FRAME_RELIABLE: {

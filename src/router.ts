@@ -205,21 +205,22 @@ export class Router {
   }
 
   #deliver (from: NodeId, counter: ReceivedCounter, memo: DeliveryMemo, name: string, data: Uint8Array): void {
-    if (name !== memo.name || memo.epoch !== this.#epoch) {
-      const core = this.#channels.get(name)
+    let core = memo.core
+    let count = memo.count
+    if (name !== memo.name || memo.epoch !== this.#epoch || core === undefined || count === undefined) {
+      core = this.#channels.get(name)
       if (core === undefined) {
         this.unknownChannel++
         return
       }
-      let count = core.received.get(from)
+      count = core.received.get(from)
       if (count === undefined) core.received.set(from, count = { n: 0 })
       memo.name = name
       memo.core = core
       memo.count = count
       memo.epoch = this.#epoch
     }
-    const core = memo.core!
-    memo.count!.n++
+    count.n++
     counter.received++
     core.onMessage?.(from, data)
     if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))

@@ -291,6 +291,41 @@ function validSequence (r: ReturnType<typeof rng>): { bytes: Uint8Array, expecte
   return { bytes, expected }
 }
 
+describe('the Receiver checks a CHANNEL frame as it checks every kind', () => {
+  it('a malformed number first, then whether the channel is bound, then the payload\'s size', () => {
+    const cases: Array<[string, Uint8Array[], string]> = [
+      ['unbound and too large', [encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'unbound-channel'],
+      ['bound and too large', [bind(5, 'votes'), encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'too-large'],
+      ['not minimal, unbound', [Uint8Array.of(4, FRAME_CHANNEL, 0x85, 0x00, 7)], 'malformed-body']
+    ]
+    for (const [what, frames, reason] of cases) {
+      for (const split of [false, true]) {
+        const stream = new FakeStream()
+        const reasons: string[] = []
+        let delivered = 0
+        const count = (): void => { delivered++ }
+        // eslint-disable-next-line no-new
+        new Receiver(stream as unknown as Stream, {
+          peer: 'p',
+          maxMessageSize: FUZZ_MAX,
+          channels: true,
+          session: 1,
+          inbound: { message: count, channel: count, reliable: count, hello: () => {}, request: count, reply: count, control: count },
+          onInvalid: (_r, err) => { reasons.push(err.reason) },
+          onClose: () => {}
+        })
+        const bytes = Buffer.concat(frames)
+        // whole, or byte by byte (the frame assembled across chunks)
+        if (split) for (const b of bytes) stream.deliver(Uint8Array.of(b))
+        else stream.deliver(bytes)
+        assert.deepEqual(reasons, [reason], `${what}${split ? ', byte by byte' : ''}`)
+        assert.equal(delivered, 0)
+        assert.equal(stream.status, 'reset')
+      }
+    }
+  })
+})
+
 interface Run {
   got: string[]
   invalid: number
