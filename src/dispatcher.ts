@@ -74,6 +74,13 @@ export interface DispatcherInit {
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
 const URGENT_HEADROOM = 64 * 1024
 
+/**
+ * Payloads of at least this many bytes are written by reference, between copied headers, not
+ * copied into the write: a copy costs more than the extra piece libp2p then handles (Noise
+ * encrypts a list piece by piece), while smaller messages coalesce into one buffer.
+ */
+const REF_BYTES = 16 * 1024
+
 const PING = encodeKindFrame(FRAME_PING, -1, -1)
 /** An idle link is probed every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`. */
 export const HEARTBEATS_PER_TIMEOUT = 2
@@ -345,10 +352,16 @@ export class Dispatcher {
     }
   }
 
-  /** The write being assembled by `#pack`: its bytes so far, its frames, a payload too large to copy that ends it. */
+  /**
+   * The write being assembled by `#pack`: the bytes framed into the scratch buffer, its frames, and
+   * the payloads written by reference (at least REF_BYTES: not copied) with the scratch offsets
+   * they follow and their total.
+   */
   #bytes = 0
   #frames = 0
-  #tail: Uint8Array | undefined
+  readonly #refs: Uint8Array[] = []
+  readonly #refAt: number[] = []
+  #refBytes = 0
   /** Lanes the write took plain messages from (their `writing` counts them), and the envelopes it took, with their lanes. */
   readonly #touched: Lane[] = []
   readonly #envelopes: Envelope[] = []
@@ -375,12 +388,13 @@ export class Dispatcher {
       let size = item instanceof Uint8Array ? headerLength(payloadLength, lane.fieldBytes) + payloadLength : frameBytes(lane, item)
       if (reliable) size += 8
       if (bind) size += bindBytes(lane)
-      if (this.#frames > 0 && this.#bytes + size > max) return false
+      if (this.#frames > 0 && this.#bytes + this.#refBytes + size > max) return false
       const taken = lane.shift()
       lane.took = true
       let offset = this.#bytes
-      const large = payloadLength >= max // framed without copying: the last frame of the write
-      if (offset + size - (large ? payloadLength : 0) > buf.byteLength) buf = growScratch(offset + size)
+      // written by reference, not copied into the scratch buffer (nor is one larger than a write)
+      const byRef = payloadLength >= REF_BYTES || payloadLength >= max
+      if (offset + size - (byRef ? payloadLength : 0) > buf.byteLength) buf = growScratch(offset + size)
       if (bind) {
         lane.boundOn = stream
         const name = spec.nameBytes
@@ -408,10 +422,12 @@ export class Dispatcher {
         this.#touched.push(lane)
       }
       this.#frames++
-      if (large) {
+      if (byRef) {
         this.#bytes = offset
-        this.#tail = payload
-        return false
+        this.#refs.push(payload)
+        this.#refAt.push(offset)
+        this.#refBytes += payloadLength
+        continue
       }
       buf.set(payload, offset)
       this.#bytes = offset + payload.byteLength
@@ -456,15 +472,15 @@ export class Dispatcher {
   /**
    * Takes frames for one write of up to `maxWriteBytes` (at least one frame) from the lanes, in
    * order of priority after any starved lane, framing them straight into the shared scratch
-   * buffer; returns a copy of what was framed (plus a large payload, uncopied), or undefined if
-   * nothing writable was queued.
+   * buffer; returns a copy of what was framed (with payloads of REF_BYTES or more in place,
+   * uncopied: then a list), or undefined if nothing writable was queued.
    */
   #pack (stream: Stream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
     const max = this.#init.maxWriteBytes
     const now = Date.now()
     const lanes = this.lanes
     this.#frames = 0
-    this.#tail = undefined
+    this.#refBytes = 0
     // a new stream's first write starts with our session
     const hello = this.#helloPending ? this.#hello : undefined
     if (hello !== undefined) scratch.set(hello)
@@ -477,14 +493,29 @@ export class Dispatcher {
     if (this.#frames === 0) return undefined
     this.#helloPending = false
     const head = scratch.slice(0, this.#bytes)
-    return this.#tail === undefined ? head : new Uint8ArrayList(head, this.#tail)
+    const refs = this.#refs
+    if (refs.length === 0) return head
+    // headers (and small payloads) from the copy, large payloads as they are, in frame order
+    const write = new Uint8ArrayList()
+    let at = 0
+    for (let i = 0; i < refs.length; i++) {
+      const to = this.#refAt[i]
+      if (to > at) write.append(head.subarray(at, to))
+      write.append(refs[i])
+      at = to
+    }
+    if (at < head.byteLength) write.append(head.subarray(at))
+    refs.length = 0
+    this.#refAt.length = 0
+    return write
   }
 }
 
 /**
- * Writes are framed here, then copied out at their exact size (a copy of a few hundred KiB costs
- * less than keeping a list of what was taken and framing it in a second pass). Shared by every
- * Dispatcher: a write is assembled synchronously, start to end.
+ * Writes are framed here, then copied out at their exact size (a copy of a few hundred KiB of
+ * small messages costs less than keeping a list of what was taken and framing it in a second
+ * pass; large payloads are not copied in at all, see REF_BYTES). Shared by every Dispatcher: a
+ * write is assembled synchronously, start to end.
  */
 let scratch: Uint8Array = new Uint8Array(64 * 1024)
 

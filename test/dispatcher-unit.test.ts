@@ -155,6 +155,31 @@ describe('Dispatcher writes', () => {
     assert.deepEqual(s.messages().map(m => m.byteLength), [4, 4096, 4])
     d.close()
   })
+
+  it('writes payloads of 16 KiB or more by reference, between the copied frames around them, in one write', async () => {
+    const { d, up } = setup({ maxWriteBytes: 64 * 1024 })
+    const s = await up()
+    const a = new Uint8Array(16 * 1024).fill(1)
+    const b = new Uint8Array(20 * 1024).fill(2)
+    const small = new Uint8Array(16 * 1024 - 1).fill(3)
+    d.send(seq(1))
+    d.send(a)
+    d.send(b)
+    d.send(seq(2))
+    d.send(small)
+    d.send(seq(3))
+    await tick()
+    assert.equal(s.writes.length, 1)
+    const list = s.writes[0] as Uint8ArrayList
+    assert.ok(list instanceof Uint8ArrayList)
+    const pieces = [...list]
+    assert.ok(pieces.includes(a) && pieces.includes(b), 'a large payload was copied')
+    assert.ok(!pieces.includes(small), 'a payload under 16 KiB was not copied')
+    const got = s.messages()
+    assert.deepEqual(got.map(m => m.byteLength), [4, a.byteLength, b.byteLength, 4, small.byteLength, 4])
+    assert.deepEqual([seqOf(got[0]), got[1][0], got[2][0], seqOf(got[3]), got[4][0], seqOf(got[5])], [1, 1, 2, 2, 3, 3])
+    d.close()
+  })
 })
 
 describe('Dispatcher connection loop', () => {
