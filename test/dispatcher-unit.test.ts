@@ -47,6 +47,13 @@ class FakeStream extends EventTarget {
   }
 }
 
+/** The pieces of write `i` of `s`, which must be a list: payloads written by reference. */
+function piecesOf (s: FakeStream, i: number): Uint8Array[] {
+  const write = s.writes[i]
+  assert.ok(write instanceof Uint8ArrayList, `write ${i} is one buffer: everything in it was copied`)
+  return [...write]
+}
+
 interface SetupInit {
   maxWriteBytes?: number
   reconnect?: { initialDelay: number, maxDelay: number, factor: number, jitter: number }
@@ -149,9 +156,7 @@ describe('Dispatcher writes', () => {
     d.send(seq(2))
     await tick()
     assert.equal(s.writes.length, 3)
-    const list = s.writes[1] as Uint8ArrayList
-    assert.ok(list instanceof Uint8ArrayList)
-    assert.ok([...list].includes(big), 'payload was copied')
+    assert.ok(piecesOf(s, 1).includes(big), 'payload was copied')
     assert.deepEqual(s.messages().map(m => m.byteLength), [4, 4096, 4])
     d.close()
   })
@@ -170,9 +175,7 @@ describe('Dispatcher writes', () => {
     d.send(seq(3))
     await tick()
     assert.equal(s.writes.length, 1)
-    const list = s.writes[0] as Uint8ArrayList
-    assert.ok(list instanceof Uint8ArrayList)
-    const pieces = [...list]
+    const pieces = piecesOf(s, 0)
     assert.ok(pieces.includes(a) && pieces.includes(b), 'a large payload was copied')
     assert.ok(!pieces.includes(small), 'a payload under 16 KiB was not copied')
     const got = s.messages()
