@@ -1,10 +1,7 @@
 /**
- * Seeded randomness for the scenarios whose workload or fault schedule is drawn at random
- * (resolver, chaos): the same seed gives the same draws, so a run can be replayed.
+ * Draws for the scenarios whose workload or fault schedule is random (resolver, chaos), from a
+ * seeded generator (mulberry32, src/testing/random.ts): the same seed gives the same draws.
  */
-
-/** mulberry32, numbers in [0, 1): the testing network's generator. */
-export { mulberry32 as seeded } from '../src/testing/random.ts'
 
 /** Draws ranks 0..n-1 with P(k) proportional to 1 / (k + 1)^s (Zipf), from `random`. */
 export function zipf (n: number, s: number, random: () => number): () => number {

@@ -8,15 +8,17 @@
 import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE } from '../src/framing.ts'
 import { Receiver } from '../src/receiver.ts'
 import { Router, type RouterHost } from '../src/router.ts'
+import { MAX_MESSAGE_SIZE, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
+import { bestCpuPerItem } from './stats.ts'
 
 const SIZE = Number(process.argv[2] ?? 32)
 const PER_CHUNK = 2000
 const CHUNKS_PER_ROUND = 300
 
 const host: RouterHost = {
-  maxMessageSize: 4 * 2 ** 20,
-  sendBufferSize: 16_384,
-  sendBufferBytes: 32 * 2 ** 20,
+  maxMessageSize: MAX_MESSAGE_SIZE,
+  sendBufferSize: SEND_BUFFER_SIZE,
+  sendBufferBytes: SEND_BUFFER_BYTES,
   self: 'n0',
   assertStarted () {},
   outbox: () => undefined,
@@ -58,18 +60,18 @@ function receiverStream (): FakeStream {
   return stream
 }
 
+const ROUNDS = 14
+const WARMUP = 4
 const payload = new Uint8Array(SIZE)
-const cases = [
-  { name: 'default channel', stream: receiverStream(), chunk: concat(Array.from({ length: PER_CHUNK }, () => encodeKindFrame(FRAME_MESSAGE, -1, -1, payload))), best: Infinity },
-  { name: 'named channel', stream: receiverStream(), chunk: concat(Array.from({ length: PER_CHUNK }, () => encodeKindFrame(FRAME_CHANNEL, 1, -1, payload))), best: Infinity }
-]
-for (let round = 0; round < 14; round++) {
-  for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
-    const start = process.cpuUsage()
-    for (let i = 0; i < CHUNKS_PER_ROUND; i++) c.stream.push(c.chunk)
-    const { user, system } = process.cpuUsage(start)
-    if (round >= 4) c.best = Math.min(c.best, (user + system) * 1000 / (CHUNKS_PER_ROUND * PER_CHUNK))
+/** One round: CHUNKS_PER_ROUND chunks of PER_CHUNK frames of `kind` handed to a Receiver. */
+const round = (kind: number, a: number): () => number => {
+  const stream = receiverStream()
+  const chunk = concat(Array.from({ length: PER_CHUNK }, () => encodeKindFrame(kind, a, -1, payload)))
+  return () => {
+    for (let i = 0; i < CHUNKS_PER_ROUND; i++) stream.push(chunk)
+    return CHUNKS_PER_ROUND * PER_CHUNK
   }
 }
+const [plain, named] = await bestCpuPerItem([round(FRAME_MESSAGE, -1), round(FRAME_CHANNEL, 1)], ROUNDS, WARMUP)
 if (bytes === 0) throw new Error('nothing delivered')
-console.log(`${SIZE} B, CPU per message received (best of 10 rounds): ${cases.map(c => `${c.name} ${c.best.toFixed(1)} ns`).join(', ')}; named / default ${(cases[1].best / cases[0].best).toFixed(2)}x`)
+console.log(`${SIZE} B, CPU per message received (best of ${ROUNDS - WARMUP} rounds): default channel ${plain.toFixed(1)} ns, named channel ${named.toFixed(1)} ns; named / default ${(named / plain).toFixed(2)}x`)

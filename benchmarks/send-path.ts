@@ -1,6 +1,7 @@
 /**
  * `node benchmarks/send-path.ts [size]`: the send path alone, in one process, no network: a
- * Dispatcher with the defaults on a 1.1.0 stream stand-in that takes every write, fed batches of
+ * Dispatcher with the default bounds on a 1.1.0 stream stand-in that takes every write at once
+ * (no byte window, no dead-link timer: nothing reports consumption), fed batches of
  * new `size`-byte payloads (default 32) made and stamped as the link scenario's sender makes them
  * (one send time per batch), yielding to the event loop after each batch. Prints the CPU per message of making the payloads
  * alone and of making and sending them, rounds interleaved, best of six: the difference is what
@@ -14,6 +15,7 @@ import { CONTROL_LANE } from '../src/router.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { allocPayload, wallNow, writeHeader } from './payload.ts'
+import { bestCpuPerItem } from './stats.ts'
 
 const SIZE = Number(process.argv[2] ?? 32)
 // batches as the link sender paces them: 4,096 messages, or what half the 32 MiB byte bound holds
@@ -54,28 +56,23 @@ const dispatcher = new Dispatcher({
 })
 await isUp
 
+const ROUNDS = 8
+const WARMUP = 2
 let kept: Uint8Array | undefined
-const cases = [
-  { name: 'payloads alone', send: (data: Uint8Array) => { kept = data }, best: Infinity },
-  { name: 'payloads sent', send: (data: Uint8Array) => { dispatcher.send(data) }, best: Infinity }
-]
-for (let round = 0; round < 8; round++) {
-  for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
-    const start = process.cpuUsage()
-    for (let seq = 0; seq < PER_ROUND;) {
-      const sentAt = wallNow()
-      for (let i = 0; i < BATCH; i++) {
-        const data = allocPayload(SIZE)
-        writeHeader(data, 0, sentAt, seq++, 1, 0)
-        c.send(data)
-      }
-      await yieldToLoop()
+/** One round: PER_ROUND payloads made and stamped, each handed to `send`. */
+const round = (send: (data: Uint8Array) => void) => async (): Promise<number> => {
+  for (let seq = 0; seq < PER_ROUND;) {
+    const sentAt = wallNow()
+    for (let i = 0; i < BATCH; i++) {
+      const data = allocPayload(SIZE)
+      writeHeader(data, 0, sentAt, seq++, 1, 0)
+      send(data)
     }
-    const { user, system } = process.cpuUsage(start)
-    if (round >= 2) c.best = Math.min(c.best, (user + system) * 1000 / PER_ROUND)
+    await yieldToLoop()
   }
+  return PER_ROUND
 }
+const [alone, sent] = await bestCpuPerItem([round(data => { kept = data }), round(data => { dispatcher.send(data) })], ROUNDS, WARMUP)
 dispatcher.close()
-if (stream.bytes < 6 * PER_ROUND * SIZE || kept === undefined) throw new Error('not everything was written')
-const [alone, sent] = cases
-console.log(`${SIZE} B, CPU per message (best of 6 rounds): ${alone.name} ${alone.best.toFixed(0)} ns, ${sent.name} ${sent.best.toFixed(0)} ns; the library's part ${(sent.best - alone.best).toFixed(0)} ns`)
+if (stream.bytes < ROUNDS * PER_ROUND * SIZE || kept === undefined) throw new Error('not everything was written')
+console.log(`${SIZE} B, CPU per message (best of ${ROUNDS - WARMUP} rounds): payloads alone ${alone.toFixed(0)} ns, payloads sent ${sent.toFixed(0)} ns; the library's part ${(sent - alone).toFixed(0)} ns`)

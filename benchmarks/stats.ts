@@ -41,3 +41,22 @@ export function latencyPercentiles (samples: Float64Array[]): Percentiles {
   all.sort()
   return { p50: percentileOfSorted(all, 50), p99: percentileOfSorted(all, 99), max: all[n - 1] ?? NaN, samples: n }
 }
+
+/**
+ * CPU per item (ns) of each of `cases`, run in turns for `rounds` rounds (order alternating
+ * round by round), the first `warmup` rounds left out: the best round of each. `run()` does one
+ * round's work and returns how many items it handled.
+ */
+export async function bestCpuPerItem (cases: Array<() => number | Promise<number>>, rounds: number, warmup: number): Promise<number[]> {
+  const best = cases.map(() => Infinity)
+  const order = cases.map((_, i) => i)
+  for (let round = 0; round < rounds; round++) {
+    for (const i of round % 2 === 0 ? order : [...order].reverse()) {
+      const start = process.cpuUsage()
+      const items = await cases[i]()
+      const { user, system } = process.cpuUsage(start)
+      if (round >= warmup) best[i] = Math.min(best[i], (user + system) * 1000 / items)
+    }
+  }
+  return best
+}

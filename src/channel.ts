@@ -12,7 +12,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
-import type { Router } from './router.ts'
+import type { ReceivedCounter, Router } from './router.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface ChannelOptions {
@@ -127,11 +127,6 @@ export const MAX_CONCURRENT_REQUESTS = 16
 export const MAX_PENDING_REQUESTS = 4096
 export const REQUEST_TIMEOUT = 10_000
 
-/** A count that can be held and bumped without a map lookup. */
-export interface Count {
-  n: number
-}
-
 /** What the router keeps of a channel: its lane spec, options, handler and counters. */
 export interface ChannelCore {
   readonly channel: Channel
@@ -140,8 +135,8 @@ export interface ChannelCore {
   handler: RequestHandler | undefined
   onMessage: ((from: NodeId, data: Uint8Array) => void) | undefined
   readonly requests: RequestStats
-  /** Messages delivered, by member. */
-  readonly received: Map<NodeId, Count>
+  /** Messages delivered, by member (a holder: a delivery bumps it without a map lookup). */
+  readonly received: Map<NodeId, ReceivedCounter>
   /** Reliable messages that arrived again, by member. */
   readonly duplicates: Map<NodeId, number>
   /** Requests being served, by member. */

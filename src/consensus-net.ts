@@ -13,6 +13,7 @@ import * as defaults from './constants.ts'
 import { DialOrder } from './dial-order.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
+import { EMPTY } from './framing.ts'
 import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
 import { Loopback } from './loopback.ts'
 import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
@@ -228,7 +229,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#defaultLane = {
       channel: DEFAULT_CHANNEL,
       name: '',
-      nameBytes: new Uint8Array(0),
+      nameBytes: EMPTY,
       priority: DEFAULT_PRIORITY,
       reliable: false,
       sendBufferSize: this.#sendBufferSize,

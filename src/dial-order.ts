@@ -9,9 +9,10 @@
  * - a dial whose connection has not opened yet when the peer's own connection to us opens is
  *   abandoned, and the stream opened on the peer's connection instead: when both dialled (the
  *   grace ran out on a loaded machine, a dial waited for its turn, a link came back), the pair
- *   rarely ends with two connections. The two sides never both give up: a handshake completes
- *   at its initiator before its responder (Noise XX: the initiator sends the last message), so
- *   each side seeing the other's connection open before its own is impossible;
+ *   rarely ends with two connections. The two sides do not both give up as long as a connection
+ *   opens at its initiator before its responder: so it is with Noise negotiating the muxer inside
+ *   its handshake (libp2p's default), where the initiator sends the last message. With a muxer
+ *   negotiated after it, both may give up; they retry at once, the higher ID waiting DIAL_GRACE;
  * - at most MAX_PARALLEL_DIALS handshakes run at once: handshakes run together share the CPU,
  *   and a node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that
  *   most hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
@@ -26,7 +27,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 /** The higher peer ID dials itself once no connection has opened for this long... */
 export const DIAL_GRACE = 1_000
 /** ...or after this long at the latest. */
-export const MAX_DIAL_WAIT = 10_000
+const MAX_DIAL_WAIT = 10_000
 /** Dials one node runs at once; the others wait their turn. */
 export const MAX_PARALLEL_DIALS = 4
 /**
@@ -75,7 +76,6 @@ export class DialOrder {
   }
 
   start (): void {
-    this.#lastOpenAt = Date.now()
     this.#events?.addEventListener('connection:open', this.#onOpen)
   }
 
@@ -110,19 +110,26 @@ export class DialOrder {
    */
   async dial<T> (peer: PeerId, signal: AbortSignal, force: boolean, dial: (signal: AbortSignal, onProgress: (evt: { type: string }) => void) => Promise<T>): Promise<T> {
     if (!force && !this.dialsFirst(peer)) await this.#awaitConnection(peer, signal)
-    const connected = !force && this.#isConnected(peer)
+    let connected = !force && this.#isConnected(peer)
     // a stream on an open connection costs no handshake: no slot
     let release: (() => void) | undefined
     let handshaking = false
     if (!connected) {
       await this.#acquire(signal)
-      const timer = setTimeout(() => { if (!handshaking) release?.() }, DIAL_SLOT_MS)
-      timer.unref?.()
+      let timer: ReturnType<typeof setTimeout> | undefined
       release = () => {
         release = undefined
         clearTimeout(timer)
         this.#busy--
         this.#queue.shift()?.()
+      }
+      if (!force && this.#isConnected(peer)) {
+        // the peer's connection opened while this dial waited for its turn: ride it
+        release()
+        connected = true
+      } else {
+        timer = setTimeout(() => { if (!handshaking) release?.() }, DIAL_SLOT_MS)
+        timer.unref?.()
       }
     }
     const onProgress = (evt: { type: string }): void => {

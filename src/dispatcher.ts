@@ -19,7 +19,7 @@
  * new stream starts with this node's session (FRAME_HELLO) and writes every unacknowledged
  * message again first. A link that reports nothing while we wait on it for `deadLinkTimeout` is
  * dead: the stream is reset and the member redialled on a new connection. An idle link is probed
- * with a heartbeat (FRAME_PING) every `deadLinkTimeout / 2`, so a busy one pays nothing; a new
+ * with a heartbeat (FRAME_PING) every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`, so a busy one pays nothing; a new
  * stream writes nothing until it has something to say. Backpressure waits on the stream's 'drain'
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
  *
@@ -117,13 +117,17 @@ export class Dispatcher {
   #peerSession = -1
   /** Our session (FRAME_HELLO); written first on a 1.1.0 stream, with its first write: an idle stream costs nothing. */
   readonly #hello: Uint8Array
-  #helloPending = false
+  /** A heartbeat as the first write of a stream: HELLO then PING. */
+  readonly #helloPing: Uint8Array
 
   constructor (init: DispatcherInit) {
     this.#init = init
     this.node = init.node
     this.#addrs = init.addrs
     this.#hello = encodeKindFrame(FRAME_HELLO, init.session, -1)
+    this.#helloPing = new Uint8Array(this.#hello.byteLength + PING.byteLength)
+    this.#helloPing.set(this.#hello)
+    this.#helloPing.set(PING, this.#hello.byteLength)
     this.default = this.lanes.open(init.defaultLane)
     this.lanes.open(init.controlLane)
     void this.#run()
@@ -213,10 +217,10 @@ export class Dispatcher {
   /** Writes to `stream` until its 'close' event. */
   async #use (stream: Stream): Promise<void> {
     // the reverse direction: FLOW, ACK and HELLO_BACK only
-    const flow: FrameDecoder = new FrameDecoder(0, (kind, body) => {
-      const a = readVarint(body, 0)
-      const b = kind === FRAME_ACK && a >= 0 ? readVarint(body, varintEnd) : 0
-      if (a < 0 || b < 0 || varintEnd !== body.byteLength) {
+    const flow: FrameDecoder = new FrameDecoder(0, (kind, buf, start, end) => {
+      const a = readVarint(buf, start, end)
+      const b = kind === FRAME_ACK && a >= 0 ? readVarint(buf, varintEnd, end) : 0
+      if (a < 0 || b < 0 || varintEnd !== end) {
         flow.fail('malformed-body')
       } else if (kind === FRAME_FLOW) {
         if (a > this.#consumed) {
@@ -257,8 +261,6 @@ export class Dispatcher {
       this.#consumed = 0
       this.#writtenAt = Date.now()
       this.lanes.rewind()
-      // set on every stream: one that closed before its first write must not leave it to a 1.0.0 successor
-      this.#helloPending = this.#channels
       if (this.#channels) stream.addEventListener('message', onMessage)
       this.#init.onUp(this.node)
       this.#flush()
@@ -275,28 +277,22 @@ export class Dispatcher {
   checkLink (now: number): void {
     const stream = this.#stream
     const timeout = this.#init.deadLinkTimeout
-    if (stream === undefined || !this.#channels || timeout <= 0) return
+    if (stream === undefined || !this.#channels) return
     if (this.#written > this.#consumed) {
       if (now - this.#progressAt < timeout) return
       this.#init.log('link to %s is dead: nothing consumed for %d ms', this.node, now - this.#progressAt)
       this.#force = true // libp2p may hold the dead connection as open: redial on a new one
       stream.abort(new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`))
     } else if (now - this.#writtenAt >= timeout / HEARTBEATS_PER_TIMEOUT && stream.writeStatus === 'writable') {
-      this.#write(stream, PING)
+      // counted in flight like any other write; led by HELLO if it is the stream's first
+      const ok = this.#send(stream, this.#helloPending ? this.#helloPing : PING)
+      if (ok instanceof Error) stream.abort(ok)
     }
   }
 
-  /** A write of our own (PING): counted in flight like any other; led by HELLO on a new stream. */
-  #write (stream: Stream, frame: Uint8Array): void {
-    if (this.#helloPending) {
-      this.#helloPending = false
-      const both = new Uint8Array(this.#hello.byteLength + frame.byteLength)
-      both.set(this.#hello)
-      both.set(frame, this.#hello.byteLength)
-      frame = both
-    }
-    const ok = this.#send(stream, frame)
-    if (ok instanceof Error) stream.abort(ok)
+  /** Nothing was written on this 1.1.0 stream yet: its first write starts with our session. */
+  get #helloPending (): boolean {
+    return this.#channels && this.#written === 0
   }
 
   /**
@@ -383,9 +379,16 @@ export class Dispatcher {
     let buf = scratch
     for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
       const bind = lane.boundOn !== stream && spec.channel > 0
-      const payloadLength = item instanceof Uint8Array ? item.byteLength : item.data.byteLength
+      let payloadLength: number
+      let size: number
+      if (item instanceof Uint8Array) {
+        payloadLength = item.byteLength
+        size = headerLength(payloadLength, lane.fieldBytes) + payloadLength
+      } else {
+        payloadLength = item.data.byteLength
+        size = frameBytes(lane, item)
+      }
       // at most: a reliable message's number adds up to 7 bytes, and 1 to its length prefix
-      let size = item instanceof Uint8Array ? headerLength(payloadLength, lane.fieldBytes) + payloadLength : frameBytes(lane, item)
       if (reliable) size += 8
       if (bind) size += bindBytes(lane)
       if (this.#frames > 0 && this.#bytes + this.#refBytes + size > max) return false
@@ -394,7 +397,8 @@ export class Dispatcher {
       let offset = this.#bytes
       // written by reference, not copied into the scratch buffer (nor is one larger than a write)
       const byRef = payloadLength >= REF_BYTES || payloadLength >= max
-      if (offset + size - (byRef ? payloadLength : 0) > buf.byteLength) buf = growScratch(offset + size)
+      const copied = offset + size - (byRef ? payloadLength : 0)
+      if (copied > buf.byteLength) buf = growScratch(copied)
       if (bind) {
         lane.boundOn = stream
         const name = spec.nameBytes
@@ -491,7 +495,6 @@ export class Dispatcher {
     }
     lanes.written()
     if (this.#frames === 0) return undefined
-    this.#helloPending = false
     const head = scratch.slice(0, this.#bytes)
     const refs = this.#refs
     if (refs.length === 0) return head

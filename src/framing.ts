@@ -8,9 +8,10 @@
  * request and response kinds below. Zero-length messages are legal (N = 1).
  *
  * The decoder is synchronous and push-based: bytes in, one callback per frame, in order, no
- * promise per frame. Bodies that lie inside one chunk are handed out as views (no copy).
- * Parsing a body's fields (channel numbers, request ids) is the Receiver's business, except a
- * CHANNEL frame's number when the Receiver asks for it (`onChannel`: the hot path of channels).
+ * promise per frame. A frame is handed out as its kind and where its body lies (`buf[start, end)`:
+ * the chunk itself when the frame lies inside one, no copy and no view), so the caller makes one
+ * view, of the payload, whatever fields come before it. Parsing those fields (channel numbers,
+ * request ids) is the Receiver's business.
  */
 import { InvalidFrameError, type InvalidFrameReason } from './errors.ts'
 
@@ -158,14 +159,21 @@ const MAX_VARINT_BYTES = 8
 /** A shared empty payload (an empty frame body, a message taken back). */
 export const EMPTY = new Uint8Array(0)
 
+/** A decoded frame: its kind, and its body, `buf[start, end)`. */
+export type OnFrame = (kind: number, buf: Uint8Array, start: number, end: number) => void
+
+/** The body `buf[start, end)` as a view (EMPTY when empty): for callers that want it whole. */
+export function bodyOf (buf: Uint8Array, start: number, end: number): Uint8Array {
+  return start === end ? EMPTY : buf.subarray(start, end)
+}
+
 export class FrameDecoder {
   readonly maxMessageSize: number
   /** The highest frame kind accepted: `MAX_KIND_1_0` or `MAX_KIND_1_1`. */
   readonly maxKind: number
   /** The first violation seen; once set, `push()` ignores all input. */
   error?: InvalidFrameError
-  #onFrame: (kind: number, body: Uint8Array) => void
-  #onChannel: ((channel: number, payload: Uint8Array) => void) | undefined
+  #onFrame: OnFrame
   // length prefix being read
   #length = 0
   #scale = 1
@@ -180,17 +188,13 @@ export class FrameDecoder {
   /**
    * @param maxMessageSize - the largest payload; a frame's body may exceed it by the few bytes of
    *   its leading fields (channel number, request id), at most `MAX_FIELD_BYTES`
-   * @param onFrame - called with each frame's kind and body (a view: copy it to keep it)
-   * @param onChannel - if given, takes FRAME_CHANNEL frames instead of `onFrame`: their channel
-   *   number (a malformed one fails here) and payload, one view, as a default message costs; the
-   *   payload is bounded by the frame's bound only (`maxMessageSize + MAX_FIELD_BYTES`), and
-   *   whether the channel is bound, then the payload's size, are the caller's to check
+   * @param onFrame - called with each frame's kind and the bytes of its body, `buf[start, end)`
+   *   (valid during the call only: copy what is kept)
    */
-  constructor (maxMessageSize: number, onFrame: (kind: number, body: Uint8Array) => void, maxKind = MAX_KIND_1_0, onChannel?: (channel: number, payload: Uint8Array) => void) {
+  constructor (maxMessageSize: number, onFrame: OnFrame, maxKind = MAX_KIND_1_0) {
     this.maxMessageSize = maxMessageSize
     this.maxKind = maxKind
     this.#onFrame = onFrame
-    this.#onChannel = onChannel
   }
 
   /** True between frames: the stream may end here without truncating anything. */
@@ -226,7 +230,7 @@ export class FrameDecoder {
         this.#frame = EMPTY
         this.#frameLength = 0
         this.#filled = 0
-        this.#frameOf(frame, 0, length)
+        this.#onFrame(frame[0], frame, 1, length)
         continue
       }
 
@@ -250,8 +254,8 @@ export class FrameDecoder {
       // the kind byte is checked as soon as it is here, before any body is buffered
       if (i < end && chunk[i] > maxKind) return this.#fail('unknown-kind')
       if (end - i >= n) {
-        // the whole frame is in this chunk: hand out a view
-        this.#frameOf(chunk, i, i + n)
+        // the whole frame is in this chunk: hand out where it lies
+        this.#onFrame(chunk[i], chunk, i + 1, i + n)
         i += n
       } else {
         this.#frameLength = n
@@ -261,21 +265,6 @@ export class FrameDecoder {
       }
     }
     return this.error == null // onFrame may have reported a bad body through fail()
-  }
-
-  /** Hands out the frame `buf[start, end)`: kind byte, then body. */
-  #frameOf (buf: Uint8Array, start: number, end: number): void {
-    const kind = buf[start]
-    if (kind !== FRAME_CHANNEL || this.#onChannel === undefined) {
-      this.#onFrame(kind, end - start === 1 ? EMPTY : buf.subarray(start + 1, end))
-      return
-    }
-    const channel = readVarint(buf, start + 1, end)
-    if (channel < 0) {
-      this.#fail('malformed-body')
-      return
-    }
-    this.#onChannel(channel, buf.subarray(varintEnd, end))
   }
 
   #append (bytes: Uint8Array): void {

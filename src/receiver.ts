@@ -11,7 +11,7 @@
  * `onInvalid`.
  */
 import {
-  encodeKindFrame, FrameDecoder, headerLength, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
+  bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
 import type { InvalidFrameError } from './errors.ts'
@@ -79,7 +79,7 @@ export class Receiver {
     this.peer = init.peer
     this.inbound = init.inbound
     this.#init = init
-    this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0, this.#onChannel)
+    this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0)
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
@@ -107,57 +107,68 @@ export class Receiver {
   /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
   session = -1
 
-  /** FRAME_CHANNEL, its number read by the decoder; checked as every other kind: binding, then size. */
-  readonly #onChannel = (channel: number, payload: Uint8Array): void => {
-    const name = this.#names.get(channel)
-    if (name === undefined) this.#decoder.fail('unbound-channel')
-    else if (payload.byteLength > this.#decoder.maxMessageSize) this.#decoder.fail('too-large')
-    else this.inbound.channel(name, payload)
-  }
-
-  /** Returns false (from the decoder's `fail`) when the body breaks the format. */
-  readonly #onFrame = (kind: number, body: Uint8Array): false | undefined => {
+  /**
+   * One frame: `kind`, body `buf[start, end)`; one view is made, of the payload. Returns false
+   * (from the decoder's `fail`) when the body breaks the format.
+   */
+  readonly #onFrame = (kind: number, buf: Uint8Array, start: number, end: number): false | undefined => {
+    const decoder = this.#decoder
     if (kind === FRAME_MESSAGE) {
       // a 1.1.0 decoder lets frames exceed maxMessageSize by their fields: a message has none
-      if (body.byteLength > this.#decoder.maxMessageSize) return this.#decoder.fail('too-large')
-      this.inbound.message(body)
+      if (end - start > decoder.maxMessageSize) return decoder.fail('too-large')
+      this.inbound.message(bodyOf(buf, start, end))
       return
     }
-    if (kind === FRAME_PING) {
-      if (body.byteLength !== 0) this.#decoder.fail('malformed-body')
+    if (kind === FRAME_CHANNEL) {
+      // the other hot kind, kept apart from the rest so that this function stays small
+      const channel = readVarint(buf, start, end)
+      if (channel < 0) return decoder.fail('malformed-body')
+      const name = this.#names.get(channel)
+      if (name === undefined) return decoder.fail('unbound-channel')
+      const at = varintEnd
+      if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
+      this.inbound.channel(name, bodyOf(buf, at, end))
       return
     }
+    return this.#onOther(kind, buf, start, end)
+  }
+
+  /** Every kind but MESSAGE and CHANNEL. */
+  #onOther (kind: number, buf: Uint8Array, start: number, end: number): false | undefined {
     const decoder = this.#decoder
-    const a = readVarint(body, 0)
+    if (kind === FRAME_PING) {
+      if (end !== start) decoder.fail('malformed-body')
+      return
+    }
+    const a = readVarint(buf, start, end)
     if (a < 0) return decoder.fail('malformed-body')
     let at = varintEnd
-    // FRAME_CHANNEL does not come here: the decoder reads its number and calls #onChannel
     switch (kind) {
       case FRAME_REQUEST:
       case FRAME_RELIABLE: {
         const name = this.#names.get(a)
         if (name === undefined) return decoder.fail('unbound-channel')
         if (kind === FRAME_RELIABLE) {
-          const seq = readVarint(body, at)
+          const seq = readVarint(buf, at, end)
           if (seq < 1 || this.session < 0) return decoder.fail('malformed-body')
           at = varintEnd
-          if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
-          this.inbound.reliable(name, seq, body.subarray(at))
+          if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
+          this.inbound.reliable(name, seq, bodyOf(buf, at, end))
           return
         }
-        const id = readVarint(body, at)
+        const id = readVarint(buf, at, end)
         if (id < 1) return decoder.fail('malformed-body')
         at = varintEnd
-        if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
-        this.inbound.request(name, id, body.subarray(at))
+        if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
+        this.inbound.request(name, id, bodyOf(buf, at, end))
         return
       }
       case FRAME_BIND: {
-        const bytes = body.byteLength - at
+        const bytes = end - at
         if (a < 1 || bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES || this.#names.has(a)) return decoder.fail('malformed-body')
         let name: string
         try {
-          name = utf8.decode(body.subarray(at))
+          name = utf8.decode(buf.subarray(at, end))
         } catch {
           return decoder.fail('malformed-body')
         }
@@ -166,31 +177,31 @@ export class Receiver {
         return
       }
       case FRAME_HELLO:
-        if (this.session >= 0 || at !== body.byteLength) return decoder.fail('malformed-body')
+        if (this.session >= 0 || at !== end) return decoder.fail('malformed-body')
         this.session = a
         this.inbound.hello(a)
         return
       case FRAME_RESPONSE:
       case FRAME_PART:
         if (a < 1) return decoder.fail('malformed-body')
-        if (body.byteLength - at > decoder.maxMessageSize) return decoder.fail('too-large')
-        this.inbound.reply(kind, a, -1, body.subarray(at))
+        if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
+        this.inbound.reply(kind, a, -1, bodyOf(buf, at, end))
         return
       case FRAME_END:
       case FRAME_CANCEL:
-        if (a < 1 || at !== body.byteLength) return decoder.fail('malformed-body')
-        if (kind === FRAME_END) this.inbound.reply(kind, a, -1, body.subarray(at))
+        if (a < 1 || at !== end) return decoder.fail('malformed-body')
+        if (kind === FRAME_END) this.inbound.reply(kind, a, -1, EMPTY)
         else this.inbound.control(kind, a, -1)
         return
       case FRAME_ERROR: {
-        const code = at < body.byteLength ? body[at] : 0
-        if (a < 1 || code < 1 || code > MAX_ERROR_CODE || body.byteLength - at - 1 > MAX_ERROR_MESSAGE_BYTES) return decoder.fail('malformed-body')
-        this.inbound.reply(kind, a, code, body.subarray(at + 1))
+        const code = at < end ? buf[at] : 0
+        if (a < 1 || code < 1 || code > MAX_ERROR_CODE || end - at - 1 > MAX_ERROR_MESSAGE_BYTES) return decoder.fail('malformed-body')
+        this.inbound.reply(kind, a, code, bodyOf(buf, at + 1, end))
         return
       }
       case FRAME_CREDIT: {
-        const n = readVarint(body, at)
-        if (a < 1 || n < 1 || varintEnd !== body.byteLength) return decoder.fail('malformed-body')
+        const n = readVarint(buf, at, end)
+        if (a < 1 || n < 1 || varintEnd !== end) return decoder.fail('malformed-body')
         this.inbound.control(kind, a, n)
       }
     }
@@ -240,7 +251,7 @@ export class Receiver {
     if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
     this.#acks.clear()
     this.#reported = this.#consumed
-    this.#sendBack(buf.subarray(0, offset))
+    this.#sendBack(buf) // sized exactly above
   }
 
   /** Writes on the reverse direction; a closing stream is left to its 'close' event. */

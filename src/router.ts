@@ -6,8 +6,9 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type Count, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
+import { EMPTY } from './framing.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
@@ -42,14 +43,15 @@ export interface ReceivedCounter {
 
 /**
  * The channel a member's last message went to, and that member's count on it: a run of messages
- * on one channel (what one chunk usually holds) costs no lookup. Valid while `epoch` is the
- * router's (a member leaving drops the counts it points to).
+ * on one channel (what one chunk usually holds) costs no lookup. A memo lives no longer than its
+ * inbound, and an inbound no longer than its member's state: a member that leaves has its
+ * receivers closed (or handed a new inbound) before `memberLeft` drops its counts, and channels
+ * are never closed, so what a memo holds cannot go stale.
  */
 interface DeliveryMemo {
   name: string | undefined
   core: ChannelCore | undefined
-  count: Count | undefined
-  epoch: number
+  count: ReceivedCounter | undefined
 }
 
 const encoder = new TextEncoder()
@@ -58,7 +60,7 @@ const encoder = new TextEncoder()
 export const CONTROL_LANE: LaneSpec = {
   channel: CONTROL_CHANNEL,
   name: '',
-  nameBytes: new Uint8Array(0),
+  nameBytes: EMPTY,
   priority: -1,
   reliable: false,
   sendBufferSize: 4096,
@@ -74,9 +76,6 @@ export class Router {
   readonly #channels = new Map<string, ChannelCore>()
   /** Reliable channels, per member: its writer's session and the last message delivered per channel. */
   readonly #sessions = new Map<NodeId, { session: number, delivered: Map<string, number> }>()
-  /** Bumped when a member leaves: every DeliveryMemo is stale then. */
-  #epoch = 0
-
   constructor (host: RouterHost) {
     this.#host = host
     this.requests = new RequestTable(host)
@@ -157,7 +156,7 @@ export class Router {
         dropped: lane?.dropped ?? 0,
         superseded: lane?.superseded ?? 0,
         expired: lane?.expired ?? 0,
-        received: core.received.get(node)?.n ?? 0,
+        received: core.received.get(node)?.received ?? 0,
         unacked: lane?.unacked ?? 0,
         retransmitted: lane?.retransmitted ?? 0,
         duplicatesSuppressed: core.duplicates.get(node) ?? 0
@@ -171,7 +170,7 @@ export class Router {
    * this node's own); `onMessage` takes the default channel's messages.
    */
   inbound (from: NodeId, source: Receiver | undefined, counter: ReceivedCounter, onMessage: (data: Uint8Array) => void): Inbound {
-    const memo: DeliveryMemo = { name: undefined, core: undefined, count: undefined, epoch: -1 }
+    const memo: DeliveryMemo = { name: undefined, core: undefined, count: undefined }
     return {
       message: onMessage,
       channel: (name, data) => { this.#deliver(from, counter, memo, name, data) },
@@ -207,20 +206,19 @@ export class Router {
   #deliver (from: NodeId, counter: ReceivedCounter, memo: DeliveryMemo, name: string, data: Uint8Array): void {
     let core = memo.core
     let count = memo.count
-    if (name !== memo.name || memo.epoch !== this.#epoch || core === undefined || count === undefined) {
+    if (name !== memo.name || core === undefined || count === undefined) {
       core = this.#channels.get(name)
       if (core === undefined) {
         this.unknownChannel++
         return
       }
       count = core.received.get(from)
-      if (count === undefined) core.received.set(from, count = { n: 0 })
+      if (count === undefined) core.received.set(from, count = { received: 0 })
       memo.name = name
       memo.core = core
       memo.count = count
-      memo.epoch = this.#epoch
     }
-    count.n++
+    count.received++
     counter.received++
     core.onMessage?.(from, data)
     if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
@@ -241,7 +239,6 @@ export class Router {
     this.requests.left(node)
     this.#responder.left(node)
     this.#sessions.delete(node)
-    this.#epoch++
     for (const core of this.#channels.values()) {
       core.received.delete(node)
       core.duplicates.delete(node)

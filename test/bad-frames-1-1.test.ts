@@ -12,7 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { CHANNEL_PROTOCOL } from '../src/constants.ts'
 import {
-  encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
+  bodyOf, encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
   FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd
 } from '../src/framing.ts'
 import { Receiver, type Inbound } from '../src/receiver.ts'
@@ -111,7 +111,8 @@ describe('bad 1.1.0 frames from a plain libp2p peer', () => {
       // x is a member, and reads b's stream to it (1.1.0): the answers to its requests come there
       const frames: string[] = []
       await x.handle(CHANNEL_PROTOCOL, (s: Stream) => {
-        const d = new FrameDecoder(MAX, (kind, body) => {
+        const d = new FrameDecoder(MAX, (kind, buf, start, end) => {
+          const body = bodyOf(buf, start, end)
           const id = readVarint(body, 0)
           frames.push(kind === FRAME_ERROR ? `error:${id}:${body[varintEnd]}` : `${kind}`)
         }, MAX_KIND_1_1)
@@ -296,7 +297,10 @@ describe('the Receiver checks a CHANNEL frame as it checks every kind', () => {
     const cases: Array<[string, Uint8Array[], string]> = [
       ['unbound and too large', [encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'unbound-channel'],
       ['bound and too large', [bind(5, 'votes'), encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'too-large'],
-      ['not minimal, unbound', [Uint8Array.of(4, FRAME_CHANNEL, 0x85, 0x00, 7)], 'malformed-body']
+      ['not minimal, unbound', [Uint8Array.of(4, FRAME_CHANNEL, 0x85, 0x00, 7)], 'malformed-body'],
+      // a number cut off by its frame's end, the next frame right behind: read on, 0x81 0x02
+      // would be channel 257, bound here, and the message delivered
+      ['a number cut off by its frame', [bind(257, 'votes'), Uint8Array.of(2, FRAME_CHANNEL, 0x81, 2, FRAME_MESSAGE, 5)], 'malformed-body']
     ]
     for (const [what, frames, reason] of cases) {
       for (const split of [false, true]) {

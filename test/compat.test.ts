@@ -84,8 +84,8 @@ describe('a plain libp2p peer that speaks only /consensus-net/1.0.0', () => {
     raw = await plainNode()
     await raw.handle(PROTOCOL, (stream: Stream) => {
       streams.push(stream)
-      const d = new FrameDecoder(1 << 20, (_kind, body) => {
-        received.push(body.slice())
+      const d = new FrameDecoder(1 << 20, (_kind, buf, start, end) => {
+        received.push(buf.slice(start, end))
       }, MAX_KIND_1_0)
       stream.addEventListener('message', evt => {
         const data = evt.data

@@ -6,15 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { consensusNet, type ConsensusNet } from '../src/index.ts'
 import { DIAL_GRACE, DIAL_SLOT_MS, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
-import { FAST_RECONNECT, Inbox, NAMES, membershipOf as namedMembership, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
+import { FAST_RECONNECT, Inbox, NAMES, bounded, membershipOf as namedMembership, plainNode, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
+import { aborted } from './request-helpers.ts'
 import type { PeerId } from '@libp2p/interface'
 
 type Node = Libp2p<{ consensus: ConsensusNet }>
@@ -24,20 +22,12 @@ after(async () => { await stopAll(cleanup) })
 
 /** `n` libp2p nodes with the service, sorted by peer ID (lowest first). */
 async function startSorted (n: number): Promise<Node[]> {
-  const nodes = await Promise.all(Array.from({ length: n }, async () => createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { consensus: consensusNet({ reconnect: FAST_RECONNECT }) }
-  })))
+  const nodes = await Promise.all(Array.from({ length: n }, async () => await plainNode({ consensus: consensusNet({ reconnect: FAST_RECONNECT }) })))
   cleanup.push(...nodes)
   return nodes.sort((x, y) => x.peerId.toString() < y.peerId.toString() ? -1 : 1)
 }
 
 const membershipOf = (nodes: Node[]): Record<string, string[]> => namedMembership(nodes.map(n => n.services.consensus))
-/** Waits at most 20 s. */
-const bounded = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(20_000) })
 
 describe('dial order', () => {
   it('members given the same membership at once end with one connection per pair, dialled by the lower peer ID', async () => {
@@ -87,8 +77,11 @@ describe('dial order', () => {
     const start = Date.now()
     await low.services.consensus.connect(membership)
     await low.services.consensus.waitFor(2, bounded())
-    t.diagnostic(`the lower peer ID reached a member that does not know it after ${Date.now() - start} ms`)
+    const elapsed = Date.now() - start
+    t.diagnostic(`the lower peer ID reached a member that does not know it after ${elapsed} ms`)
     assert.equal(low.getConnections(high.peerId)[0].direction, 'outbound')
+    // at once: it did not wait out the grace period as the higher peer ID would have
+    assert.ok(elapsed < DIAL_GRACE, `dialled after ${elapsed} ms, not at once`)
   })
 })
 
@@ -114,9 +107,7 @@ async function peerIds (n: number): Promise<PeerId[]> {
 }
 
 /** A dial that never ends until its signal aborts. */
-const pending = async (signal: AbortSignal): Promise<never> => await new Promise((_resolve, reject) => {
-  signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
-})
+const pending = async (signal: AbortSignal): Promise<never> => { throw await aborted(signal) }
 
 describe('DialOrder', () => {
   it(`runs at most ${MAX_PARALLEL_DIALS} dials at once, the others in turn`, async () => {
@@ -125,7 +116,9 @@ describe('DialOrder', () => {
     let running = 0
     let most = 0
     const finishers: Array<() => void> = []
-    const dials = ids.slice(1).map(async peer => order.dial(peer, new AbortController().signal, false, async () => {
+    const dials = ids.slice(1).map(async peer => order.dial(peer, new AbortController().signal, false, async (_signal, onProgress) => {
+      // the handshake began: the dial keeps its turn however slow this machine is (DIAL_SLOT_MS)
+      onProgress({ type: 'upgrader:encrypt-outbound-connection' })
       most = Math.max(most, ++running)
       await new Promise<void>(resolve => finishers.push(resolve))
       running--
@@ -137,6 +130,32 @@ describe('DialOrder', () => {
     }
     await Promise.all(dials)
     assert.equal(most, MAX_PARALLEL_DIALS)
+    order.stop()
+  })
+
+  it('a dial whose peer connected while it waited for its turn gives the turn straight back', async () => {
+    const [self, ...peers] = await peerIds(MAX_PARALLEL_DIALS + 3)
+    const first = peers.slice(0, MAX_PARALLEL_DIALS)
+    const [late, last] = peers.slice(MAX_PARALLEL_DIALS)
+    const open: PeerId[] = []
+    const { order } = fakeOrder(self, open)
+    const started: PeerId[] = []
+    const finishers: Array<() => void> = []
+    const dialTo = async (peer: PeerId): Promise<void> => await order.dial(peer, new AbortController().signal, false, async (_signal, onProgress) => {
+      onProgress({ type: 'upgrader:encrypt-outbound-connection' })
+      started.push(peer)
+      await new Promise<void>(resolve => finishers.push(resolve))
+    })
+    const dials = first.map(dialTo)
+    await waitUntil(() => started.length === MAX_PARALLEL_DIALS, 5_000, 'the first dials to start')
+    dials.push(dialTo(late), dialTo(last)) // both wait for a turn, late first
+    open.push(late) // late's peer connects meanwhile
+    finishers[0]()
+    // late takes the freed turn, finds its connection open and hands the turn on: last starts
+    // while late and three of the first dials still run
+    await waitUntil(() => started.includes(late) && started.includes(last), 5_000, 'late and last to start')
+    for (const finish of finishers) finish()
+    await Promise.all(dials)
     order.stop()
   })
 

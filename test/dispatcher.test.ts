@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Libp2p } from 'libp2p'
 import { PROTOCOL, createConsensusNet, type ConsensusNet } from '../src/index.ts'
-import { FAST_RECONNECT, freePort, Inbox, membershipOf, nextEvent, plainNode, seq, seqOf, startNodes, stopAll, str, text } from './helpers.ts'
+import { bounded, FAST_RECONNECT, freePort, Inbox, membershipOf, nextEvent, plainNode, seq, seqOf, startNodes, stopAll, str, text } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
 /** A node that starts later at a fixed address: its key and port are chosen now. */
@@ -138,7 +138,7 @@ describe('a stalled member', () => {
     const membership = { ...membershipOf(nets), d: stalled.getMultiaddrs().map(String) }
     await Promise.all(nets.map(async n => n.connect(membership)))
     // d never dials: members with a higher peer ID than d's reach it after the dial grace
-    await Promise.all(nets.map(async n => n.waitFor(4)))
+    await Promise.all(nets.map(async n => n.waitFor(4, bounded())))
     const [a] = nets
     const inboxes = nets.slice(1).map(n => new Inbox(n))
 

@@ -3,7 +3,8 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
+import type { ServiceMap } from '@libp2p/interface'
 import { consensusNet, createConsensusNet, type ConsensusNet, type CreateConsensusNetInit, type MessageDetail } from '../src/index.ts'
 
 /** Fast reconnects: tests wait on events, and a 5 s backoff cap would only slow them. */
@@ -122,14 +123,18 @@ export async function freePort (): Promise<number> {
 }
 
 /** A plain libp2p node (TCP + Noise + Yamux, no consensus-net): a peer that does what a test tells it. */
-export async function plainNode (): Promise<Libp2p> {
-  return createLibp2p({
+export async function plainNode<T extends ServiceMap = ServiceMap> (services?: ServiceFactoryMap<T>): Promise<Libp2p<T>> {
+  return createLibp2p<T>({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
+    streamMuxers: [yamux()],
+    ...(services === undefined ? {} : { services })
   })
 }
+
+/** A signal that aborts after 20 s: every wait of the network tests is bounded by it. */
+export const bounded = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(20_000) })
 
 /**
  * Two nodes where `a` knows only itself and `c` knows both: what c sends a is held tentatively
@@ -159,7 +164,7 @@ export async function memoryPair (): Promise<{ nodes: Libp2p[], nets: [Consensus
   const [a, b] = nodes.map(n => n.services.consensus)
   const membership = { a: nodes[0].getMultiaddrs(), b: nodes[1].getMultiaddrs() }
   await Promise.all([a.connect(membership), b.connect(membership)])
-  await Promise.all([a.waitFor(2, { signal: AbortSignal.timeout(20_000) }), b.waitFor(2, { signal: AbortSignal.timeout(20_000) })])
+  await Promise.all([a.waitFor(2, bounded()), b.waitFor(2, bounded())])
   return { nodes, nets: [a, b] }
 }
 
@@ -169,6 +174,6 @@ export async function mesh (cleanup: Array<{ stop: () => void | Promise<void> }>
   cleanup.push(...nets)
   const membership = membershipOf(nets)
   await Promise.all(nets.map(async net => net.connect(membership)))
-  await Promise.all(nets.map(async net => net.waitFor(n, { signal: AbortSignal.timeout(20_000) })))
+  await Promise.all(nets.map(async net => net.waitFor(n, bounded())))
   return nets
 }

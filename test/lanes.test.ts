@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
-import { encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST, MAX_KIND_1_1, readVarint, varintEnd } from '../src/framing.ts'
+import { bodyOf, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST, MAX_KIND_1_1, readVarint, varintEnd } from '../src/framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lane, Lanes, STARVATION_WRITES, type LaneSpec } from '../src/lanes.ts'
 import { CONTROL_LANE } from '../src/router.ts'
 import { seq, seqOf, text, withTimeout } from './helpers.ts'
@@ -198,7 +198,8 @@ function decodeWrites (s: FakeStream): string[][] {
   for (const w of s.writes) {
     const frames: string[] = []
     let hello = false
-    const d = new FrameDecoder(1 << 24, (kind, body) => {
+    const d = new FrameDecoder(1 << 24, (kind, buf, start, end) => {
+      const body = bodyOf(buf, start, end)
       if (kind === FRAME_HELLO) {
         hello = true // the writer's session: the first write of every 1.1.0 stream
         return

@@ -1,4 +1,4 @@
-/** Helpers of the request tests (requests*.test.ts): failures, gates, handler call counts, a seeded PRNG. */
+/** Helpers of the request tests (requests*.test.ts): failures, gates, handler call counts. */
 import assert from 'node:assert/strict'
 import { RequestError } from '../src/errors.ts'
 import { withTimeout } from './helpers.ts'

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { ResolveError, type ConsensusNet, type Key, type ProduceContext, type Resolver, type ResolverOptions } from '../src/index.ts'
-import { NAMES, str, text, waitUntil, withTimeout } from './helpers.ts'
+import { mesh, NAMES, str, text, waitUntil, withTimeout } from './helpers.ts'
 import { aborted, deferred, type Deferred } from './request-helpers.ts'
-import { mesh } from './helpers.ts'
 
 const keyText = (key: Key): string => typeof key === 'string' ? key : `0x${Buffer.from(key).toString('hex')}`
 

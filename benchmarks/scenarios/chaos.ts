@@ -24,7 +24,8 @@ import type { ChannelSpec } from '../contenders/contender.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
 import { wallNow } from '../payload.ts'
 import type { TrackResult } from '../protocol.ts'
-import { between, seeded } from '../random.ts'
+import { between } from '../random.ts'
+import { mulberry32 } from '../../src/testing/random.ts'
 import type { Scenario } from '../scenario.ts'
 import { percentileOfSorted } from '../stats.ts'
 import { newTrialId } from '../trial.ts'
@@ -109,7 +110,7 @@ export const chaos: Scenario = {
 
       for (let round = 0; round < cfg.repeats; round++) {
         const seed = SEED + round
-        const faults = schedule(cfg.faults, seeded(seed), cfg.blackholeMs, cfg.gapMs)
+        const faults = schedule(cfg.faults, mulberry32(seed), cfg.blackholeMs, cfg.gapMs)
         const faultMs = faults.reduce((n, f) => n + f.durationMs + f.gapMs, 0)
         const durationMs = LEAD_MS + faultMs + TAIL_MS
         progress.step(`chaos: ${faults.length} faults over ${(durationMs / 1000).toFixed(0)} s, round ${round + 1}/${cfg.repeats} (seed ${seed})`)

@@ -23,7 +23,8 @@ import type { FetchMode, FetchResult, ResolverSpec } from '../contenders/contend
 import type { ResolverStats } from '../../src/index.ts'
 import { connectCluster, startCluster, type Cluster } from '../cluster.ts'
 import { wallNow } from '../payload.ts'
-import { seeded, zipf } from '../random.ts'
+import { zipf } from '../random.ts'
+import { mulberry32 } from '../../src/testing/random.ts'
 import type { Scenario } from '../scenario.ts'
 import { latencyPercentiles } from '../stats.ts'
 import { newTrialId } from '../trial.ts'
@@ -82,7 +83,7 @@ export const resolver: Scenario = {
     let planNo = 0
     /** The fetches of one trial, per node: the same plan (but new keys) for every mode of a round. */
     const plan = (prefix: string, seed: number, ids: string[], layout: Layout): Array<Array<{ key: string, to: string }>> => {
-      const random = seeded(seed)
+      const random = mulberry32(seed)
       const rank = zipf(cfg.keys, cfg.zipf, random)
       const perNode = ids.map(() => [] as Array<{ key: string, to: string }>)
       for (let i = 0; i < cfg.fetches; i++) {
