@@ -24,6 +24,7 @@ import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
+import { nonNegativeInt, positiveInt } from './validate.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -615,16 +616,6 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   #assertStarted (): void {
     if (this.#status !== 'started') throw new NotStartedError()
   }
-}
-
-function positiveInt (name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
-  return value
-}
-
-function nonNegativeInt (name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`)
-  return value
 }
 
 /** A random 48-bit session number. */
