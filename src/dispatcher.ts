@@ -240,8 +240,8 @@ export class Dispatcher {
     const onMessage = (evt: StreamMessageEvent): void => {
       const data = evt.data
       let ok = true
-      if (data instanceof Uint8Array) ok = flow.push(data)
-      else for (const chunk of data) ok &&= flow.push(chunk)
+      if (data instanceof Uint8Array) ok = flow.push(data) >= 0
+      else for (const chunk of data) ok &&= flow.push(chunk) >= 0
       if (!ok) stream.abort(flow.error!)
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
       else this.#flush()

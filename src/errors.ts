@@ -64,7 +64,7 @@ export class InvalidFrameError extends Error {
   }
 }
 
-export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated' | 'malformed-body' | 'unbound-channel'
+export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated' | 'malformed-body' | 'unbound-channel' | 'too-many-channels'
 
 /** Why a request failed: see `RequestError`. */
 export type RequestErrorCode =

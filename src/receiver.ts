@@ -6,9 +6,16 @@
  * is tentative) and may swap it between two frames, which is how a tentative peer is promoted
  * without reordering.
  *
- * On a 1.1.0 stream the Receiver keeps the stream's channel bindings (number -> name) and checks
- * every frame's body; a stream that breaks the wire format is reset and reported once through
- * `onInvalid`.
+ * On a 1.1.0 stream the Receiver keeps the stream's channel bindings (number -> name, at most
+ * MAX_BINDINGS) and checks every frame's body; a stream that breaks the wire format is reset and
+ * reported once through `onInvalid`.
+ *
+ * A stream is processed in slices: at most TURN_BUDGET worth of frames per turn of the event loop
+ * (framing.ts `budget`), then it yields, so that one peer flooding valid frames cannot stall the
+ * others. What waits its turn is kept here and the stream is paused meanwhile: libp2p stops
+ * granting the peer window and holds what is already on its way (at most its read buffer, 4 MiB;
+ * libp2p resets a stream whose peer overflows it). The consumed bytes reported back (FLOW) are
+ * those processed, so an honest writer slows down to what this node takes.
  */
 import {
   bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
@@ -51,6 +58,13 @@ export interface ReceiverInit {
 
 /** Longest channel name, in bytes of UTF-8. */
 export const MAX_CHANNEL_NAME_BYTES = 64
+/** Channel numbers one stream may bind; one BIND more resets it ('too-many-channels'). */
+export const MAX_BINDINGS = 256
+/**
+ * What one stream may process per turn of the event loop (framing.ts `budget`: 1 per frame, plus
+ * 1 per KiB): 1,024 small frames, or about 1 MiB of large ones; a frame is never split.
+ */
+export const TURN_BUDGET = 1024
 /** Longest error message carried by FRAME_ERROR, in bytes. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024
 
@@ -70,7 +84,14 @@ export class Receiver {
   /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW). */
   #consumed = 0
   #reported = 0
-  #reportScheduled = false
+  /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
+  #turn = false
+  /** Bytes that arrived but wait for a later turn, oldest first; while there are any the stream is paused. */
+  readonly #pending: Uint8Array[] = []
+  #paused = false
+  #resuming = false
+  /** The writer ended the stream while bytes were still waiting their turn. */
+  #ended = false
   /** 1.1.0: our session (FRAME_HELLO_BACK), not yet sent; it leads the first report, so an idle stream costs no write. */
   #helloBack: Uint8Array | undefined
 
@@ -83,7 +104,10 @@ export class Receiver {
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
-    stream.addEventListener('close', () => { init.onClose(this) }, { once: true })
+    stream.addEventListener('close', () => {
+      this.#pending.length = 0
+      init.onClose(this)
+    }, { once: true })
     if (init.channels) this.#helloBack = encodeKindFrame(FRAME_HELLO_BACK, init.session, -1)
   }
 
@@ -92,7 +116,7 @@ export class Receiver {
     const n = this.#numbers.get(name)
     if (n === undefined) return
     this.#acks.set(n, seq)
-    this.#scheduleReport()
+    if (!this.#turn) this.#startTurn()
   }
 
   /**
@@ -166,6 +190,7 @@ export class Receiver {
       case FRAME_BIND: {
         const bytes = end - at
         if (a < 1 || bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES || this.#names.has(a)) return decoder.fail('malformed-body')
+        if (this.#names.size >= MAX_BINDINGS) return decoder.fail('too-many-channels')
         let name: string
         try {
           name = utf8.decode(buf.subarray(at, end))
@@ -208,23 +233,83 @@ export class Receiver {
   }
 
   readonly #onMessage = (evt: StreamMessageEvent): void => {
+    if (!this.#turn) this.#startTurn()
     const data = evt.data
-    const decoder = this.#decoder
-    if (data instanceof Uint8Array) {
-      if (!decoder.push(data)) return this.#invalid()
-    } else {
-      for (const chunk of data) if (!decoder.push(chunk)) return this.#invalid()
-    }
-    if (!this.#init.channels) return
-    this.#consumed += data.byteLength
-    this.#scheduleReport()
+    if (data instanceof Uint8Array) this.#feed(data)
+    else for (const chunk of data) this.#feed(chunk)
   }
 
-  /** Once per turn of the event loop: a burst of chunks costs one report. */
-  #scheduleReport (): void {
-    if (this.#reportScheduled) return
-    this.#reportScheduled = true
-    setImmediate(this.#report)
+  /** Decodes `chunk` as far as this turn's budget goes; the rest waits for a later turn, in order. */
+  #feed (chunk: Uint8Array): void {
+    const pending = this.#pending
+    if (pending.length > 0) {
+      pending.push(chunk)
+      return
+    }
+    const at = this.#decoder.push(chunk)
+    if (at < 0) return this.#invalid()
+    this.#consumed += at
+    if (at < chunk.byteLength && this.inbound !== DETACHED) {
+      pending.push(at === 0 ? chunk : chunk.subarray(at))
+      this.#pause()
+    }
+  }
+
+  /** A turn begins: a fresh budget, and `#tick` at its end. */
+  #startTurn (): void {
+    this.#turn = true
+    this.#decoder.budget = TURN_BUDGET
+    setImmediate(this.#tick)
+  }
+
+  /**
+   * The end of a turn: what waited gets a fresh budget; once nothing waits the stream resumes
+   * (libp2p then hands over what it held, at once); then the report (1.1.0).
+   */
+  readonly #tick = (): void => {
+    this.#turn = false
+    const pending = this.#pending
+    if (pending.length > 0 && this.inbound !== DETACHED) {
+      const decoder = this.#decoder
+      decoder.budget = TURN_BUDGET
+      while (pending.length > 0) {
+        const chunk = pending[0]
+        const at = decoder.push(chunk)
+        if (at < 0) return this.#invalid()
+        this.#consumed += at
+        if (at < chunk.byteLength) {
+          pending[0] = chunk.subarray(at)
+          break
+        }
+        pending.shift()
+      }
+      if (pending.length > 0 || this.inbound === DETACHED) {
+        if (!this.#turn && this.inbound !== DETACHED) this.#startTurn()
+      } else {
+        this.#resume()
+        if (this.#ended && pending.length === 0) this.#end()
+      }
+    }
+    if (this.#init.channels) this.#report()
+  }
+
+  #pause (): void {
+    if (this.#paused) return
+    this.#paused = true
+    // stream.resume() ends by resuming the muxer: pausing inside it would be undone (#resume)
+    if (!this.#resuming) pauseStream(this.stream)
+  }
+
+  #resume (): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#resuming = true
+    try {
+      this.stream.resume() // dispatches what libp2p held, into #onMessage
+    } catch {} finally {
+      this.#resuming = false
+    }
+    if (this.#paused) pauseStream(this.stream) // what it held spent the budget again
   }
 
   /**
@@ -232,8 +317,7 @@ export class Receiver {
    * consumed, so it may write more (FRAME_FLOW), in one write, led by our session
    * (FRAME_HELLO_BACK) in the stream's first report.
    */
-  readonly #report = (): void => {
-    this.#reportScheduled = false
+  #report (): void {
     if (this.inbound === DETACHED || (this.#consumed === this.#reported && this.#acks.size === 0)) return
     const helloBack = this.#helloBack
     let bytes = helloBack?.byteLength ?? 0
@@ -274,6 +358,11 @@ export class Receiver {
    */
   readonly #onEnd = (): void => {
     if (!this.#remoteClosedWrite || this.stream.status === 'reset' || this.stream.status === 'aborted') return
+    if (this.#pending.length > 0) this.#ended = true // once what waits is processed
+    else this.#end()
+  }
+
+  #end (): void {
     if (!this.#decoder.end()) {
       this.#invalid()
       return
@@ -291,6 +380,7 @@ export class Receiver {
 
   #detach (): void {
     this.inbound = DETACHED
+    this.#pending.length = 0
     this.#decoder.stop()
     this.stream.removeEventListener('message', this.#onMessage)
     this.stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)
@@ -299,6 +389,13 @@ export class Receiver {
 }
 
 function noop (): void {}
+
+/** Stops the peer's window from being replenished; a stream already closing is left to its 'close' event. */
+function pauseStream (stream: Stream): void {
+  try {
+    stream.pause()
+  } catch {}
+}
 
 /** Where a closed Receiver's frames go: nowhere. */
 export const DETACHED: Inbound = { message: noop, channel: noop, reliable: noop, hello: noop, request: noop, reply: noop, control: noop }

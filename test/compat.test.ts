@@ -89,7 +89,7 @@ describe('a plain libp2p peer that speaks only /consensus-net/1.0.0', () => {
       }, MAX_KIND_1_0)
       stream.addEventListener('message', evt => {
         const data = evt.data
-        for (const chunk of (data instanceof Uint8ArrayList ? data : [data])) if (!d.push(chunk)) errors.push(d.error!.message)
+        for (const chunk of (data instanceof Uint8ArrayList ? data : [data])) if (d.push(chunk) < 0) errors.push(d.error!.message)
       })
     })
     ;[a] = await startNodes(1)

@@ -6,7 +6,7 @@ function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][]
   const messages: number[][] = []
   const d = new FrameDecoder(max, (_kind, buf, start, end) => messages.push([...buf.subarray(start, end)]))
   let ok = true
-  for (const c of chunks) ok = d.push(c) && ok
+  for (const c of chunks) ok = d.push(c) === c.byteLength && ok
   const ended = ok && d.end()
   return { messages, ok, reason: d.error?.reason, ended }
 }
@@ -91,8 +91,8 @@ describe('framing', () => {
   it('ignores input after the first violation', () => {
     const messages: Uint8Array[] = []
     const d = new FrameDecoder(100, (_kind, buf, start, end) => messages.push(buf.subarray(start, end)))
-    assert.equal(d.push(Uint8Array.of(0)), false)
-    assert.equal(d.push(encodeFrame(Uint8Array.of(1))), false)
+    assert.equal(d.push(Uint8Array.of(0)), -1)
+    assert.equal(d.push(encodeFrame(Uint8Array.of(1))), -1)
     assert.equal(messages.length, 0)
   })
 
@@ -106,9 +106,41 @@ describe('framing', () => {
     for (const chunks of splits(bytes)) {
       const got: string[] = []
       const d = new FrameDecoder(10, (kind, buf, start, end) => got.push(`${kind}:${[...bodyOf(buf, start, end)]}`), MAX_KIND_1_1)
-      for (const c of chunks) assert.equal(d.push(c), true)
+      for (const c of chunks) assert.equal(d.push(c), c.byteLength)
       assert.deepEqual(got, [`${FRAME_CHANNEL}:1,7,8`, `${FRAME_MESSAGE}:9`, `${FRAME_CHANNEL}:172,2`, `${FRAME_MESSAGE}:`])
     }
+  })
+
+  it('stops between two frames once its budget is spent, and goes on from where it stopped', () => {
+    const frames = Array.from({ length: 10 }, (_, i) => encodeFrame(Uint8Array.of(i)))
+    const big = encodeFrame(new Uint8Array(3 * 1024)) // costs 1 + 3
+    const bytes = concat(...frames.slice(0, 5), big, ...frames.slice(5))
+    const got: number[] = []
+    const d = new FrameDecoder(1 << 20, (_kind, buf, start, end) => got.push(end - start === 1 ? buf[start] : -(end - start)))
+    d.budget = 3
+    let at = d.push(bytes)
+    assert.equal(at, 3 * frames[0].byteLength) // three frames, then it stopped
+    assert.deepEqual(got, [0, 1, 2])
+    assert.equal(d.push(bytes, at), at, 'a spent budget takes nothing')
+    d.budget = 3
+    at = d.push(bytes, at)
+    assert.deepEqual(got, [0, 1, 2, 3, 4, -3072], 'the large frame costs more than one, and is never split')
+    d.budget = Infinity
+    assert.equal(d.push(bytes, at), bytes.byteLength)
+    assert.deepEqual(got, [0, 1, 2, 3, 4, -3072, 5, 6, 7, 8, 9])
+    assert.equal(d.end(), true)
+  })
+
+  it('counts a frame assembled across chunks against the budget when it completes', () => {
+    const got: number[] = []
+    const d = new FrameDecoder(1 << 20, (_kind, _buf, start, end) => got.push(end - start))
+    const frame = encodeFrame(new Uint8Array(2048))
+    d.budget = 3
+    assert.equal(d.push(frame.subarray(0, 100)), 100)
+    assert.equal(d.budget, 3, 'nothing handed out yet')
+    const rest = concat(frame.subarray(100), encodeFrame(Uint8Array.of(1)))
+    assert.equal(d.push(rest), frame.byteLength - 100, 'the large frame (1 + 2) spends it')
+    assert.deepEqual(got, [2048])
   })
 
   it('readVarint stops at `end`: a number cut off there is malformed, not read on into what follows', () => {
