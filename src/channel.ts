@@ -11,7 +11,9 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import type { LaneSpec } from './lanes.ts'
+import type { Slots } from './responder.ts'
 import type { NodeId } from './membership.ts'
+import type { Quota, QuotaState, RateLimit } from './quota.ts'
 import type { ReceivedCounter, Router } from './router.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -27,14 +29,26 @@ export interface ChannelOptions {
   sendBufferSize?: number
   /** Bytes queued per member on this channel before the oldest is dropped. Default: the node's `sendBufferBytes`. */
   sendBufferBytes?: number
-  /** Requests served at once per member; one more is answered `busy`. Default 16. */
+  /** Requests served at once per member; more wait their turn (`maxQueuedRequests`). Default 16. */
   maxConcurrentRequests?: number
+  /**
+   * Requests per member that wait, in order, while `maxConcurrentRequests` are served (and at
+   * most 1 MiB of them); one more is answered `busy` at once. 0: answer `busy` at once. Default 1,024.
+   */
+  maxQueuedRequests?: number
   /** Our own requests in flight on this channel; one more fails `busy` at once. Default 4,096. */
   maxPendingRequests?: number
   /** ms to wait for an answer (for a stream: for each next part). Default 10 s. */
   requestTimeout?: number
   /** Largest answer (for a stream: part) accepted or sent. Default and maximum: the node's `maxMessageSize`. */
   maxResponseSize?: number
+  /**
+   * An inbound quota per member (GCRA): at most `messages` messages (requests included) and
+   * `bytes` bytes of payload per `per` ms, in bursts of up to the whole allowance. Past it,
+   * messages are dropped and requests answered `busy`, counted `rateLimited`. Not with `reliable`
+   * (a reliable message must not be dropped). Default: none.
+   */
+  rateLimit?: RateLimit
 }
 
 export interface SendOptions {
@@ -88,6 +102,8 @@ export interface ChannelMemberStats {
   retransmitted: number
   /** Reliable channels: messages from the member that arrived again and were not delivered twice. */
   duplicatesSuppressed: number
+  /** Messages and requests from the member over the channel's `rateLimit`: dropped, or answered `busy`. */
+  rateLimited: number
 }
 
 export interface RequestStats {
@@ -102,7 +118,7 @@ export interface RequestStats {
   aborted: number
   /** Requests from members that our handler answered. */
   served: number
-  /** Requests from members answered `busy`: `maxConcurrentRequests` were being served for that member. */
+  /** Requests from members answered `busy`: `maxConcurrentRequests` were being served for that member and `maxQueuedRequests` waited. */
   rejectedBusy: number
 }
 
@@ -117,13 +133,16 @@ export interface ResolvedChannelOptions {
   readonly sendBufferSize: number
   readonly sendBufferBytes: number
   readonly maxConcurrentRequests: number
+  readonly maxQueuedRequests: number
   readonly maxPendingRequests: number
   readonly requestTimeout: number
   readonly maxResponseSize: number
+  readonly rateLimit: Readonly<RateLimit> | undefined
 }
 
 export const DEFAULT_PRIORITY = 4
 export const MAX_CONCURRENT_REQUESTS = 16
+export const MAX_QUEUED_REQUESTS = 1024
 export const MAX_PENDING_REQUESTS = 4096
 export const REQUEST_TIMEOUT = 10_000
 
@@ -135,14 +154,21 @@ export interface ChannelCore {
   handler: RequestHandler | undefined
   onMessage: ((from: NodeId, data: Uint8Array) => void) | undefined
   readonly requests: RequestStats
-  /** Messages delivered, by member (a holder: a delivery bumps it without a map lookup). */
-  readonly received: Map<NodeId, ReceivedCounter>
+  /** The inbound quota, if `rateLimit` is set. */
+  readonly quota: Quota | undefined
+  /** What each member delivered, and where it stands against the quota (a holder: a delivery bumps it without a map lookup). */
+  readonly received: Map<NodeId, MemberInbound>
   /** Reliable messages that arrived again, by member. */
   readonly duplicates: Map<NodeId, number>
-  /** Requests being served, by member. */
-  readonly serving: Map<NodeId, number>
+  /** Requests being served and waiting, by member. */
+  readonly serving: Map<NodeId, Slots>
   /** Our requests in flight. */
   pending: number
+}
+
+/** One member's deliveries on one channel. */
+export interface MemberInbound extends ReceivedCounter, QuotaState {
+  rateLimited: number
 }
 
 export class Channel extends TypedEventEmitter<ChannelEvents> {

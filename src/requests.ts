@@ -33,6 +33,15 @@ const CODES: Record<number, RequestErrorCode> = {
   [ERROR_DROPPED]: 'dropped'
 }
 
+/** What a code means when the responder said no more (its own refusals carry no message). */
+const MEANINGS: Record<number, string> = {
+  [ERROR_BUSY]: 'the member serves maxConcurrentRequests of ours on this channel and maxQueuedRequests wait',
+  [ERROR_NO_HANDLER]: 'the member has not opened this channel or has no handler on it',
+  [ERROR_REMOTE]: 'the member\'s handler failed',
+  [ERROR_TOO_LARGE]: 'the request or its answer is too large for the member',
+  [ERROR_DROPPED]: 'the answer was dropped from the member\'s full queue'
+}
+
 const DISCARDS: Record<Discard, RequestErrorCode> = {
   dropped: 'dropped',
   expired: 'dropped',
@@ -101,7 +110,7 @@ export class RequestTable {
       this.late++
       return
     }
-    if (kind === FRAME_ERROR) p.fail(CODES[n] ?? 'remote-error', utf8.decode(data), false)
+    if (kind === FRAME_ERROR) p.fail(CODES[n] ?? 'remote-error', data.byteLength === 0 ? MEANINGS[n] : utf8.decode(data), false)
     else p.answer(kind, data)
   }
 

@@ -1,9 +1,13 @@
 /**
  * The Responder serves requests from members with their channel's handler, and sends back what
  * it answers on that channel's lane to the requester: one FRAME_RESPONSE, or FRAME_PARTs (never
- * more than the requester's credit) and a FRAME_END; a failure as one FRAME_ERROR on the control
- * lane. Each member may have at most `maxConcurrentRequests` being served per channel; one more
- * is answered `busy` at once, so a member flooding requests costs a bounded amount of memory.
+ * more than the requester's credit, itself never more than INITIAL_STREAM_CREDIT parts ahead) and
+ * a FRAME_END; a failure as one FRAME_ERROR on the control lane. Each member may have at most
+ * `maxConcurrentRequests` being served per channel; more wait their turn, in order, up to
+ * `maxQueuedRequests` and QUEUED_REQUEST_BYTES (a burst of requests that arrive together is not
+ * refused for arriving together), and one more is answered `busy` at once. So a member flooding
+ * requests costs a bounded amount of memory, and the refusals this module writes carry no
+ * message: an ERROR costs the requester's stream at least as many bytes as it costs ours.
  *
  * The handler's signal aborts when the requester cancels, when the stream the request came on
  * closes (the requester has failed it already), when the member leaves, or on stop; what the
@@ -18,6 +22,20 @@ import type { NodeId } from './membership.ts'
 
 const encoder = new TextEncoder()
 
+/**
+ * Bytes of requests that may wait per member and channel (copied: a view would pin the chunk it
+ * arrived in); one request larger than this may still wait alone.
+ */
+export const QUEUED_REQUEST_BYTES = 1024 * 1024
+
+/** One member's requests on one channel: those being served, and those waiting their turn, in order. */
+export interface Slots {
+  running: number
+  readonly waiting: Serving[]
+  /** Bytes of the waiting requests. */
+  bytes: number
+}
+
 export class Responder {
   readonly #host: RouterHost
   /** Requests being served, by member and request id. */
@@ -30,25 +48,34 @@ export class Responder {
   /** Request `id` from `from` on `core`'s channel (undefined: a channel we have not opened). */
   request (from: NodeId, source: Receiver | undefined, core: ChannelCore | undefined, id: number, data: Uint8Array): void {
     if (core?.handler === undefined) {
-      this.error(from, id, ERROR_NO_HANDLER, core === undefined ? 'channel not open' : 'no handler on this channel')
-      return
-    }
-    const serving = core.serving.get(from) ?? 0
-    if (serving >= core.options.maxConcurrentRequests) {
-      core.requests.rejectedBusy++
-      this.error(from, id, ERROR_BUSY, `${serving} requests of yours are being served (maxConcurrentRequests)`)
+      this.error(from, id, ERROR_NO_HANDLER)
       return
     }
     let byId = this.#serving.get(from)
-    if (byId === undefined) this.#serving.set(from, byId = new Map())
-    if (byId.has(id)) {
-      this.error(from, id, ERROR_REMOTE, 'request id already in use')
+    if (byId?.has(id) === true) {
+      this.error(from, id, ERROR_REMOTE) // the id is in use: the requester broke the format's rule
       return
     }
-    const s = new Serving(this, from, source, core, id)
+    let slots = core.serving.get(from)
+    if (slots === undefined) core.serving.set(from, slots = { running: 0, waiting: [], bytes: 0 })
+    const { maxConcurrentRequests, maxQueuedRequests } = core.options
+    const now = slots.running < maxConcurrentRequests
+    if (!now && (slots.waiting.length >= maxQueuedRequests || (slots.waiting.length > 0 && slots.bytes + data.byteLength > QUEUED_REQUEST_BYTES))) {
+      core.requests.rejectedBusy++
+      this.error(from, id, ERROR_BUSY)
+      return
+    }
+    if (byId === undefined) this.#serving.set(from, byId = new Map())
+    const s = new Serving(this, from, source, core, id, slots)
     byId.set(id, s)
-    core.serving.set(from, serving + 1)
-    void s.run(data)
+    if (now) {
+      slots.running++
+      void s.run(data)
+    } else {
+      s.data = data.slice()
+      slots.waiting.push(s)
+      slots.bytes += data.byteLength
+    }
   }
 
   /** FRAME_CANCEL or FRAME_CREDIT from the requester. */
@@ -80,32 +107,53 @@ export class Responder {
     return true
   }
 
-  /** Answers request `id` of `to` with an error, on the control lane (before it is served: busy, no-handler; or an answer was dropped). */
-  error (to: NodeId, id: number, code: number, message: string): void {
+  /**
+   * Answers request `id` of `to` with an error and no message, on the control lane: before it is
+   * served (busy, no-handler, an id in use), or when its answer was dropped. The requester knows
+   * what the code means.
+   */
+  error (to: NodeId, id: number, code: number): void {
     const out = this.#host.outbox(to)
     if (out === undefined) return
-    out.lanes.open(CONTROL_LANE).push(new Envelope(FRAME_ERROR, cut(message), id, code, undefined, Infinity, undefined))
+    out.lanes.open(CONTROL_LANE).push(new Envelope(FRAME_ERROR, EMPTY, id, code, undefined, Infinity, undefined))
     out.schedule()
   }
 
+  /** `s` is over (answered, failed or given up, served or still waiting): the next waiting request of its member on its channel starts. */
   done (s: Serving): void {
     const byId = this.#serving.get(s.from)
     if (byId?.get(s.id) !== s) return
     byId.delete(s.id)
     if (byId.size === 0) this.#serving.delete(s.from)
-    const n = (s.core.serving.get(s.from) ?? 1) - 1
-    if (n === 0) s.core.serving.delete(s.from)
-    else s.core.serving.set(s.from, n)
+    const slots = s.slots
+    if (s.data === undefined) {
+      slots.running--
+    } else {
+      slots.waiting.splice(slots.waiting.indexOf(s), 1)
+      slots.bytes -= s.data.byteLength
+    }
+    while (slots.running < s.core.options.maxConcurrentRequests && slots.waiting.length > 0) {
+      const next = slots.waiting.shift()!
+      const data = next.data!
+      next.data = undefined
+      slots.bytes -= data.byteLength
+      slots.running++
+      void next.run(data)
+    }
+    if (slots.running === 0 && slots.waiting.length === 0 && s.core.serving.get(s.from) === slots) s.core.serving.delete(s.from)
   }
 }
 
-/** One request being served. */
+/** One request being served, or waiting its turn. */
 class Serving implements EnvelopeOwner {
   readonly responder: Responder
   readonly from: NodeId
   readonly source: Receiver | undefined
   readonly core: ChannelCore
   readonly id: number
+  readonly slots: Slots
+  /** The request, while it waits its turn (a copy). */
+  data: Uint8Array | undefined
   readonly #controller = new AbortController()
   /** Set at once by `abort()`; the signal follows on a microtask. */
   #cancelled = false
@@ -113,12 +161,13 @@ class Serving implements EnvelopeOwner {
   #credit = INITIAL_STREAM_CREDIT
   #onCredit: (() => void) | undefined
 
-  constructor (responder: Responder, from: NodeId, source: Receiver | undefined, core: ChannelCore, id: number) {
+  constructor (responder: Responder, from: NodeId, source: Receiver | undefined, core: ChannelCore, id: number, slots: Slots) {
     this.responder = responder
     this.from = from
     this.source = source
     this.core = core
     this.id = id
+    this.slots = slots
   }
 
   async run (data: Uint8Array): Promise<void> {
@@ -167,19 +216,28 @@ class Serving implements EnvelopeOwner {
     }
   }
 
-  /** The requester took `n` more parts. */
+  /**
+   * The requester took `n` more parts. It never has more than INITIAL_STREAM_CREDIT parts
+   * outstanding (it grants what its caller consumed): more is capped, so that whatever a peer
+   * grants, an answer holds at most that many parts here.
+   */
   grant (n: number): void {
-    this.#credit += n
+    this.#credit = Math.min(this.#credit + n, INITIAL_STREAM_CREDIT)
     this.#wake()
   }
 
   /**
-   * Stops serving: nothing more is sent. The handler's signal aborts on the next microtask, so
-   * its listeners (user code) never run inside a membership update or a stream's close.
+   * Stops serving: nothing more is sent (a request still waiting its turn is forgotten). The
+   * handler's signal aborts on the next microtask, so its listeners (user code) never run inside
+   * a membership update or a stream's close.
    */
   abort (): void {
     if (this.#cancelled) return
     this.#cancelled = true
+    if (this.data !== undefined) {
+      this.responder.done(this)
+      return
+    }
     this.#wake()
     queueMicrotask(() => { this.#controller.abort(new Error('request cancelled')) })
   }
@@ -187,7 +245,7 @@ class Serving implements EnvelopeOwner {
   /** One of our answer frames left the lane unwritten. */
   discarded (_e: Envelope, why: Discard): void {
     // dropped from a full lane: tell the requester at once rather than let it time out
-    if (why === 'dropped') this.responder.error(this.from, this.id, ERROR_DROPPED, 'the answer was dropped from a full queue')
+    if (why === 'dropped') this.responder.error(this.from, this.id, ERROR_DROPPED)
     this.abort()
   }
 

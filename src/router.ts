@@ -6,9 +6,10 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
-import { EMPTY } from './framing.ts'
+import { EMPTY, ERROR_BUSY } from './framing.ts'
+import { Quota } from './quota.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
@@ -51,7 +52,7 @@ export interface ReceivedCounter {
 interface DeliveryMemo {
   name: string | undefined
   core: ChannelCore | undefined
-  count: ReceivedCounter | undefined
+  count: MemberInbound | undefined
 }
 
 const encoder = new TextEncoder()
@@ -93,8 +94,9 @@ export class Router {
     const open = this.#channels.get(name)
     if (open !== undefined) {
       for (const key of Object.keys(options) as Array<keyof ChannelOptions>) {
-        if (options[key] !== undefined && options[key] !== open.options[key]) {
-          throw new RangeError(`channel "${name}" is already open with ${key} ${open.options[key]}, not ${options[key]}`)
+        if (options[key] === undefined) continue
+        if (key === 'rateLimit' ? open.quota?.equals(options.rateLimit) !== true : options[key] !== open.options[key]) {
+          throw new RangeError(`channel "${name}" is already open with ${key} ${JSON.stringify(open.options[key])}, not ${JSON.stringify(options[key])}`)
         }
       }
       return open.channel
@@ -108,10 +110,12 @@ export class Router {
       sendBufferSize: resolved.sendBufferSize,
       sendBufferBytes: resolved.sendBufferBytes
     }
+    const quota = resolved.rateLimit === undefined ? undefined : new Quota(resolved.rateLimit)
     const core: ChannelCore = {
       channel: undefined as unknown as Channel,
       spec,
-      options: resolved,
+      options: { ...resolved, rateLimit: quota?.limit },
+      quota,
       handler: undefined,
       onMessage: undefined,
       requests: { sent: 0, succeeded: 0, failed: 0, timedOut: 0, aborted: 0, served: 0, rejectedBusy: 0 },
@@ -159,7 +163,8 @@ export class Router {
         received: core.received.get(node)?.received ?? 0,
         unacked: lane?.unacked ?? 0,
         retransmitted: lane?.retransmitted ?? 0,
-        duplicatesSuppressed: core.duplicates.get(node) ?? 0
+        duplicatesSuppressed: core.duplicates.get(node) ?? 0,
+        rateLimited: core.received.get(node)?.rateLimited ?? 0
       }
     }
     return { members, requests: { ...core.requests } }
@@ -175,6 +180,13 @@ export class Router {
       message: onMessage,
       channel: (name, data) => { this.#deliver(from, counter, memo, name, data) },
       reliable: (name, seq, data) => {
+        if (!this.#channels.has(name)) {
+          // nothing is kept for a channel this node has not opened (a peer could name channels at
+          // will); acknowledged, so that the writer forgets it
+          this.unknownChannel++
+          source?.acknowledge(name, seq)
+          return
+        }
         let peer = this.#sessions.get(from)
         if (peer === undefined) this.#sessions.set(from, peer = { session: -1, delivered: new Map() })
         const delivered = peer.delivered.get(name) ?? 0
@@ -195,7 +207,16 @@ export class Router {
       },
       request: (name, id, data) => {
         const core = this.#channels.get(name)
-        if (core === undefined) this.unknownChannel++
+        if (core === undefined) {
+          this.unknownChannel++
+        } else if (core.quota !== undefined) {
+          const count = countOf(core, from)
+          if (!core.quota.take(count, data.byteLength, performance.now())) {
+            count.rateLimited++
+            this.#responder.error(from, id, ERROR_BUSY)
+            return
+          }
+        }
         this.#responder.request(from, source, core, id, data)
       },
       reply: (kind, id, n, data) => { this.requests.reply(from, kind, id, n, data) },
@@ -212,11 +233,14 @@ export class Router {
         this.unknownChannel++
         return
       }
-      count = core.received.get(from)
-      if (count === undefined) core.received.set(from, count = { received: 0 })
+      count = countOf(core, from)
       memo.name = name
       memo.core = core
       memo.count = count
+    }
+    if (core.quota !== undefined && !core.quota.take(count, data.byteLength, performance.now())) {
+      count.rateLimited++
+      return
     }
     count.received++
     counter.received++
@@ -265,20 +289,31 @@ export class Router {
       sendBufferSize: o.sendBufferSize ?? host.sendBufferSize,
       sendBufferBytes: o.sendBufferBytes ?? host.sendBufferBytes,
       maxConcurrentRequests: o.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS,
+      maxQueuedRequests: o.maxQueuedRequests ?? MAX_QUEUED_REQUESTS,
       maxPendingRequests: o.maxPendingRequests ?? MAX_PENDING_REQUESTS,
       requestTimeout: o.requestTimeout ?? REQUEST_TIMEOUT,
-      maxResponseSize: o.maxResponseSize ?? host.maxMessageSize
+      maxResponseSize: o.maxResponseSize ?? host.maxMessageSize,
+      rateLimit: o.rateLimit
     }
+    if (r.rateLimit !== undefined && r.reliable) throw new RangeError('rateLimit cannot go with reliable: a reliable message must not be dropped')
     if (typeof r.reliable !== 'boolean') throw new RangeError(`reliable must be a boolean, got ${String(r.reliable)}`)
     if (!Number.isInteger(r.priority) || r.priority < 0 || r.priority > 7) throw new RangeError(`priority must be an integer from 0 to 7, got ${r.priority}`)
     for (const key of ['sendBufferSize', 'sendBufferBytes', 'maxConcurrentRequests', 'maxPendingRequests', 'requestTimeout'] as const) {
       if (!Number.isSafeInteger(r[key]) || r[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${r[key]}`)
     }
+    if (!Number.isSafeInteger(r.maxQueuedRequests) || r.maxQueuedRequests < 0) throw new RangeError(`maxQueuedRequests must be a non-negative integer, got ${r.maxQueuedRequests}`)
     if (!Number.isSafeInteger(r.maxResponseSize) || r.maxResponseSize < 0 || r.maxResponseSize > host.maxMessageSize) {
       throw new RangeError(`maxResponseSize must be an integer from 0 to maxMessageSize (${host.maxMessageSize}), got ${r.maxResponseSize}`)
     }
     return r
   }
+}
+
+/** `from`'s deliveries on `core`'s channel, created on first use. */
+function countOf (core: ChannelCore, from: NodeId): MemberInbound {
+  let count = core.received.get(from)
+  if (count === undefined) core.received.set(from, count = { received: 0, rateLimited: 0, tat: 0, tatBytes: 0 })
+  return count
 }
 
 function queue (out: Outbox, core: ChannelCore, data: Uint8Array, options: SendOptions | undefined): void {

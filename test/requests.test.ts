@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RequestError } from '../src/errors.ts'
 import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { freePort, memoryPair, membershipOf, mesh as startMesh, nextEvent, seq, seqOf, startNodes, stopAll, str, text, waitUntil, withTimeout } from './helpers.ts'
-import { Calls, aborted, deferred, failure } from './request-helpers.ts'
+import { Calls, aborted, deferred, failure, type Deferred } from './request-helpers.ts'
 import { mulberry32 } from '../src/testing/random.ts'
 import { ChildNode } from './fixtures/child-node.ts'
 import type { HandlerContext } from '../src/channel.ts'
@@ -321,11 +321,11 @@ describe('requests: timeouts, aborts, remote errors', () => {
 })
 
 describe('requests: busy', () => {
-  it('the remote\'s maxConcurrentRequests: one more from the same member fails busy at once, counted rejectedBusy; another member is served', async () => {
+  it('the remote\'s maxConcurrentRequests and maxQueuedRequests: one more than both from the same member fails busy at once, counted rejectedBusy; another member is served', async () => {
     const [a, b, c] = await mesh(3)
     const gate = deferred()
     const fromA = new Calls()
-    b.channel('blocks', { maxConcurrentRequests: 2 }).handle(async (data, { from }) => {
+    b.channel('blocks', { maxConcurrentRequests: 2, maxQueuedRequests: 0 }).handle(async (data, { from }) => {
       if (from === 'a') {
         fromA.hit()
         await gate.promise
@@ -348,6 +348,52 @@ describe('requests: busy', () => {
     assert.equal(str(await ch.request('b', text('4'))), 'a:4')
     assert.equal(b.channel('blocks').stats().requests.rejectedBusy, 1)
     assert.equal(ch.stats().requests.failed, 1)
+  })
+
+  it('requests past maxConcurrentRequests wait their turn, in order, up to maxQueuedRequests; a cancelled one never runs', async () => {
+    const [a, b] = await mesh(2)
+    const gates = new Map<string, Deferred>()
+    const ran: string[] = []
+    const calls = new Calls()
+    b.channel('blocks', { maxConcurrentRequests: 1, maxQueuedRequests: 2 }).handle(async data => {
+      const what = str(data)
+      ran.push(what)
+      calls.hit()
+      const gate = deferred()
+      gates.set(what, gate)
+      await gate.promise
+      return data
+    })
+    const ch = a.channel('blocks')
+    const first = ch.request('b', text('1'), { timeout: 60_000 })
+    await calls.reached(1)
+    const ac = new AbortController()
+    const second = ch.request('b', text('2'), { timeout: 60_000, signal: ac.signal })
+    const third = ch.request('b', text('3'), { timeout: 60_000 })
+    // two wait: one more is busy, at once
+    assert.equal((await failure(ch.request('b', text('4'), { timeout: 60_000 }))).code, 'busy')
+    assert.equal(b.channel('blocks').stats().requests.rejectedBusy, 1)
+    ac.abort()
+    await assert.rejects(second, { name: 'AbortError' })
+    // the cancel goes on the stream before this request: once it is answered, b has read the cancel
+    b.channel('ping').handle(data => data)
+    await a.channel('ping').request('b', text('ping'))
+    gates.get('1')!.resolve()
+    assert.equal(str(await first), '1')
+    await calls.reached(2)
+    gates.get('3')!.resolve()
+    assert.equal(str(await third), '3')
+    assert.deepEqual(ran, ['1', '3'])
+  })
+
+  it('a burst of requests written together is served whole: none is busy for arriving at once', async () => {
+    const [a, b] = await mesh(2)
+    b.channel('echo').handle(data => data) // answers at once
+    const ch = a.channel('echo')
+    const answers = await Promise.all(Array.from({ length: 1000 }, async (_, i) => ch.request('b', seq(i))))
+    assert.deepEqual(answers.map(seqOf), Array.from({ length: 1000 }, (_, i) => i))
+    assert.equal(b.channel('echo').stats().requests.rejectedBusy, 0)
+    assert.equal(b.channel('echo').stats().requests.served, 1000)
   })
 
   it('our own maxPendingRequests: one more fails busy locally and is never sent', async () => {
@@ -477,7 +523,7 @@ describe('requests: counters', () => {
     const held = new Calls()
     const hung = new Calls()
     const finished = new Calls()
-    b.channel('count', { maxConcurrentRequests: 2 }).handle(async (data, { signal }) => {
+    b.channel('count', { maxConcurrentRequests: 2, maxQueuedRequests: 0 }).handle(async (data, { signal }) => {
       const what = str(data)
       if (what === 'throw') throw new Error('no')
       if (what === 'hang') {

@@ -1,0 +1,177 @@
+/**
+ * The Receiver processes a stream in slices: at most TURN_BUDGET per turn of the event loop, the
+ * rest at the turn's end, in order, with the stream paused meanwhile and resumed once nothing
+ * waits; FLOW reports what was processed, and a stream ended while bytes wait is judged once they
+ * are processed. On a stream stand-in: the turn is the real event loop's.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { encodeFrame, encodeKindFrame, FRAME_FLOW, FrameDecoder, MAX_KIND_REVERSE, readVarint } from '../src/framing.ts'
+import { Receiver, TURN_BUDGET } from '../src/receiver.ts'
+import { seq, seqOf } from './helpers.ts'
+import type { Stream } from '@libp2p/interface'
+
+/** A stream stand-in that records pause/resume and what is written back; `resume()` hands over what arrived meanwhile, as libp2p does. */
+class TurnStream extends EventTarget {
+  status = 'open'
+  writeStatus = 'writable'
+  readStatus = 'readable'
+  readonly events: string[] = []
+  readonly sent: Uint8Array[] = []
+  #held: Uint8Array[] = []
+
+  send (data: Uint8Array): boolean {
+    this.sent.push(data)
+    return true
+  }
+
+  async close (): Promise<void> {
+    this.status = 'closed'
+    this.events.push('close')
+  }
+
+  abort (err: Error): void {
+    this.events.push(`abort:${err.message}`)
+    this.status = 'reset'
+    this.dispatchEvent(new Event('close'))
+  }
+
+  pause (): void {
+    this.events.push('pause')
+    this.readStatus = 'paused'
+  }
+
+  resume (): void {
+    this.events.push('resume')
+    this.readStatus = 'readable'
+    const held = this.#held
+    this.#held = []
+    for (const data of held) this.deliver(data)
+  }
+
+  /** libp2p's 'message' event; held while paused. */
+  deliver (data: Uint8Array | Uint8ArrayList): void {
+    if (this.readStatus === 'paused') {
+      this.#held.push(data instanceof Uint8Array ? data : data.subarray())
+      return
+    }
+    this.dispatchEvent(Object.assign(new Event('message'), { data }))
+  }
+
+  endGracefully (): void {
+    this.dispatchEvent(new Event('remoteCloseWrite'))
+    this.dispatchEvent(new Event('end'))
+  }
+
+  /** The total of the last FLOW written back. */
+  get flow (): number {
+    let total = -1
+    const d = new FrameDecoder(0, (kind, buf, start, end) => { if (kind === FRAME_FLOW) total = readVarint(buf, start, end) }, MAX_KIND_REVERSE)
+    for (const s of this.sent) d.push(s)
+    return total
+  }
+}
+
+const turn = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+function receiver (stream: TurnStream, got: number[], invalid: string[] = []): Receiver {
+  return new Receiver(stream as unknown as Stream, {
+    peer: 'p',
+    maxMessageSize: 1 << 20,
+    channels: true,
+    session: 1,
+    inbound: {
+      message: data => { got.push(seqOf(data)) },
+      channel: () => {},
+      reliable: () => {},
+      hello: () => {},
+      request: () => {},
+      reply: () => {},
+      control: () => {}
+    },
+    onInvalid: (_r, err) => { invalid.push(err.reason) },
+    onClose: () => {}
+  })
+}
+
+const frames = (from: number, n: number): Uint8Array => Buffer.concat(Array.from({ length: n }, (_, i) => encodeFrame(seq(from + i))))
+
+describe('Receiver turns', () => {
+  it('a chunk larger than a turn\'s budget is processed over several turns, in order, the stream paused until it is all processed', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    receiver(stream, got)
+    const n = 2 * TURN_BUDGET + 100
+    const bytes = frames(0, n)
+    stream.deliver(bytes)
+    assert.equal(got.length, TURN_BUDGET, 'one budget at once')
+    assert.deepEqual(stream.events, ['pause'])
+    // arriving while paused, held by libp2p: it comes after what waits
+    stream.deliver(frames(n, 10))
+    for (let i = 0; i < 5 && got.length < n + 10; i++) await turn()
+    assert.deepEqual(got, Array.from({ length: n + 10 }, (_, i) => i))
+    assert.deepEqual(stream.events, ['pause', 'resume'])
+    await turn()
+    assert.equal(stream.flow, bytes.byteLength + frames(n, 10).byteLength, 'FLOW reports what was processed')
+  })
+
+  it('FLOW counts only what was processed: bytes waiting their turn are not reported consumed', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    receiver(stream, got)
+    const bytes = frames(0, 3 * TURN_BUDGET)
+    stream.deliver(bytes)
+    await turn() // the turn's end: a second budget, then the report
+    assert.equal(got.length, 2 * TURN_BUDGET)
+    assert.equal(stream.flow, 2 * TURN_BUDGET * encodeFrame(seq(0)).byteLength)
+  })
+
+  it('a list of chunks is taken in order across turns', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    receiver(stream, got)
+    const list = new Uint8ArrayList(frames(0, TURN_BUDGET - 1), frames(TURN_BUDGET - 1, 10), frames(TURN_BUDGET + 9, 5))
+    stream.deliver(list)
+    for (let i = 0; i < 3 && got.length < TURN_BUDGET + 14; i++) await turn()
+    assert.deepEqual(got, Array.from({ length: TURN_BUDGET + 14 }, (_, i) => i))
+  })
+
+  it('a writer that ends the stream while bytes wait their turn is judged once they are processed: whole frames are no violation', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    const invalid: string[] = []
+    receiver(stream, got, invalid)
+    stream.deliver(frames(0, TURN_BUDGET + 50))
+    stream.endGracefully()
+    assert.deepEqual(invalid, [])
+    for (let i = 0; i < 3 && !stream.events.includes('close'); i++) await turn()
+    assert.equal(got.length, TURN_BUDGET + 50)
+    assert.deepEqual(invalid, [])
+    assert.ok(stream.events.includes('close'), 'closed gracefully')
+  })
+
+  it('...and a frame cut off at the end is a violation, found once the rest is processed', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    const invalid: string[] = []
+    receiver(stream, got, invalid)
+    const cut = encodeKindFrame(0, -1, -1, seq(9)).subarray(0, 3)
+    stream.deliver(Buffer.concat([frames(0, TURN_BUDGET + 50), cut]))
+    stream.endGracefully()
+    for (let i = 0; i < 3 && invalid.length === 0; i++) await turn()
+    assert.equal(got.length, TURN_BUDGET + 50)
+    assert.deepEqual(invalid, ['truncated'])
+  })
+
+  it('closing the receiver drops what waits: nothing is delivered afterwards', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    const r = receiver(stream, got)
+    stream.deliver(frames(0, 2 * TURN_BUDGET))
+    r.close('member removed')
+    await turn()
+    await turn()
+    assert.equal(got.length, TURN_BUDGET)
+  })
+})
