@@ -9,10 +9,14 @@
  * It is a libp2p service (Startable): `consensusNet(init)` in `services`, any transports.
  */
 import { TypedEventEmitter } from 'main-event'
+import { isPeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { BLOCK_DURATION, Blocklist, blockedPeer, type BlockedPeer, type BlockReason } from './blocklist.ts'
 import * as defaults from './constants.ts'
 import { DialOrder } from './dial-order.ts'
 import { Dispatcher } from './dispatcher.ts'
-import { MessageTooLargeError, NotStartedError, UnknownNodeError } from './errors.ts'
+import { MessageTooLargeError, NotStartedError, UnknownNodeError, type InvalidFrameReason } from './errors.ts'
+import { GATER_HOOK, type ConsensusNetGater } from './gater.ts'
 import { EMPTY } from './framing.ts'
 import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
 import { Loopback } from './loopback.ts'
@@ -24,8 +28,8 @@ import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
-import { nonNegativeInt, positiveInt } from './validate.ts'
-import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import { describeType, nonNegativeInt, positiveInt, timerMs } from './validate.ts'
+import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -64,6 +68,11 @@ export interface ConsensusNetInit {
   deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
   maxInboundStreams?: number
+  /**
+   * ms a peer that is not a member is blocked for once its streams were reset for breaking the
+   * wire format 3 times within a minute; 0 turns that off. Default 10 min.
+   */
+  blockDuration?: number
 }
 
 export interface ConsensusNetComponents {
@@ -76,6 +85,8 @@ export interface ConsensusNetComponents {
   metrics?: Metrics
   /** libp2p's events ('connection:open'): without them this node dials every member at once (dial-order.ts). */
   events?: TypedEventTarget<Libp2pEvents>
+  /** The node's connection gater: a `consensusNetGater` refuses blocked peers before their connection opens (gater.ts). */
+  connectionGater?: ConnectionGater
 }
 
 export interface MessageDetail {
@@ -97,6 +108,8 @@ export interface ConsensusNetEvents {
   'peer:up': CustomEvent<PeerDetail>
   /** A member's outgoing stream closed. */
   'peer:down': CustomEvent<PeerDetail>
+  /** A peer was blocked: by `block()`, or automatically for breaking the wire format. */
+  'peer:blocked': CustomEvent<BlockedPeer>
 }
 
 /** Per member, over every channel (the default one included); per channel: `channel.stats()`. */
@@ -133,6 +146,12 @@ export interface ConsensusNetStats {
   tentative: TentativeStats
   /** Inbound streams reset for breaking the wire format. */
   invalidFrames: number
+  /** The same, by what was broken. */
+  invalidFramesByReason: Partial<Record<InvalidFrameReason, number>>
+  /** Peers blocked now. */
+  blocked: number
+  /** Connections and streams refused or closed because their peer is blocked. */
+  refusedConnections: number
   /** Frames for a channel this node has not opened: messages dropped, requests answered `no-handler`. */
   unknownChannel: number
   /** Answers dropped: to a request that had timed out, been aborted or failed, or from a member other than the one asked. */
@@ -190,6 +209,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #receivers = new Map<string, Receiver>()
   readonly #tentative: TentativeReceivers
   #invalidFrames = 0
+  readonly #invalidByReason: Partial<Record<InvalidFrameReason, number>> = {}
+  readonly #blocklist: Blocklist
+  readonly #blockDuration: number
+  #refused = 0
   /** Members with an open outgoing stream. */
   #up = 0
   #waiters: Waiter[] = []
@@ -238,6 +261,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     }
     this.#router = new Router(this.#routerHost())
     this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager)
+    this.#blockDuration = timerMs('blockDuration', init.blockDuration ?? BLOCK_DURATION, 0)
+    this.#blocklist = new Blocklist({ blocked: this.#enforceBlock, unblocked: this.#liftBlock })
   }
 
   #routerHost (): RouterHost {
@@ -266,6 +291,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     }
     if (this.#components.metrics != null) this.#router.requests.onSucceeded = registerMetrics(this.#components.metrics, this, this.#protocol)
     this.#dialOrder.start()
+    this.#gater()?.[GATER_HOOK]({ isBlocked: peer => this.#blocklist.has(peer), refused: () => { this.#refused++ } })
+    this.#components.events?.addEventListener('connection:open', this.#onConnection)
     if (this.#deadLinkTimeout > 0) {
       this.#linkTimer = setInterval(() => {
         const now = Date.now()
@@ -282,6 +309,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       this.#status = 'stopped'
       clearInterval(this.#linkTimer)
       this.#dialOrder.stop()
+      this.#gater()?.[GATER_HOOK](undefined)
+      this.#components.events?.removeEventListener('connection:open', this.#onConnection)
+      this.#blocklist.clear()
       for (const state of this.#members.values()) state.out.close()
       this.#members.clear()
       this.#router.stop()
@@ -488,9 +518,84 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       members,
       tentative: { receivers: t.receivers, buffered: t.buffered, dropped: t.dropped, evicted: t.evicted, promoted: t.promoted },
       invalidFrames: this.#invalidFrames,
+      invalidFramesByReason: { ...this.#invalidByReason },
+      blocked: this.#blocklist.size,
+      refusedConnections: this.#refused,
       unknownChannel: this.#router.unknownChannel,
       lateReplies: this.#router.requests.late
     }
+  }
+
+  /**
+   * Blocks a peer, by its member's node ID or its peer ID (a string or a PeerId), for `duration`
+   * ms or until `unblock()`: its connections close, new ones are refused, it is not dialled (even
+   * while a member), what it had held tentatively is dropped, and messages to it are dropped
+   * (counted) and requests fail `dropped`. A `'peer:blocked'` event follows.
+   */
+  block (who: string | PeerId, options: { duration?: number } = {}): void {
+    this.#assertStarted()
+    const peer = this.#peerOf(who, 'block')
+    if (peer === this.peerId.toString()) throw new RangeError('a node cannot block itself')
+    if (options == null || typeof options !== 'object') throw new TypeError(`block options must be an object, got ${describeType(options)}`)
+    const duration = options.duration === undefined ? undefined : timerMs('duration', options.duration)
+    this.#blocklist.block(peer, duration, 'manual')
+  }
+
+  /** Ends a peer's block (by node ID or peer ID); false if it was not blocked. */
+  unblock (who: string | PeerId): boolean {
+    this.#assertStarted()
+    return this.#blocklist.unblock(this.#peerOf(who, 'unblock'))
+  }
+
+  /** The peers blocked now. */
+  blocked (): BlockedPeer[] {
+    this.#assertStarted()
+    return this.#blocklist.list(peer => this.#membership.nodeByPeer.get(peer))
+  }
+
+  /** The peer ID string of `who`: a member's node ID, a peer ID string, or a PeerId. */
+  #peerOf (who: string | PeerId, call: string): string {
+    if (isPeerId(who)) return who.toString()
+    if (typeof who !== 'string') throw new TypeError(`${call}() takes a node ID or a peer ID, got ${describeType(who)}`)
+    const member = this.#membership.members.get(who)
+    if (member !== undefined) return member.peer
+    try {
+      return peerIdFromString(who).toString()
+    } catch {
+      throw new RangeError(`${call}(): "${who}" is neither a member's node ID nor a peer ID`)
+    }
+  }
+
+  /** A peer was blocked: cut it off (blocklist.ts decides who, this what it means). */
+  readonly #enforceBlock = (peer: string, until: number | undefined, reason: BlockReason): void => {
+    const node = this.#membership.nodeByPeer.get(peer)
+    const out = node === undefined ? undefined : this.#members.get(node)?.out
+    if (out instanceof Dispatcher) out.block()
+    this.#receivers.get(peer)?.close('blocked')
+    this.#tentative.discard(peer)
+    for (const connection of this.#components.connectionManager.getConnections()) {
+      if (connection.remotePeer.toString() === peer) connection.abort(new Error('blocked'))
+    }
+    if (this.#status === 'started') this.safeDispatchEvent('peer:blocked', { detail: blockedPeer(peer, { until, reason }, node) })
+  }
+
+  readonly #liftBlock = (peer: string): void => {
+    const node = this.#membership.nodeByPeer.get(peer)
+    const out = node === undefined ? undefined : this.#members.get(node)?.out
+    if (out instanceof Dispatcher) out.unblock()
+  }
+
+  /** A connection from a blocked peer opened (no gater of ours refused it): close it. */
+  readonly #onConnection = (evt: CustomEvent<Connection>): void => {
+    const connection = evt.detail
+    if (!this.#blocklist.has(connection.remotePeer.toString())) return
+    this.#refused++
+    connection.abort(new Error('blocked'))
+  }
+
+  #gater (): ConsensusNetGater | undefined {
+    const gater = this.#components.connectionGater as Partial<ConsensusNetGater> | undefined
+    return typeof gater?.[GATER_HOOK] === 'function' ? gater as ConsensusNetGater : undefined
   }
 
   /** The protocols a Dispatcher proposes (1.1.0 first) and the node handles. */
@@ -540,12 +645,18 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       },
       log: this.#log
     })
+    if (this.#blocklist.has(member.peer)) dispatcher.block()
     return dispatcher
   }
 
   readonly #onStream = (stream: Stream, connection: Connection): void => {
     if (this.#status !== 'started') {
       stream.abort(new NotStartedError())
+      return
+    }
+    if (this.#blocklist.has(connection.remotePeer.toString())) {
+      this.#refused++
+      stream.abort(new Error('blocked'))
       return
     }
     const receiver = new Receiver(stream, {
@@ -556,7 +667,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       inbound: DETACHED,
       onInvalid: (r, err) => {
         this.#invalidFrames++
+        this.#invalidByReason[err.reason] = (this.#invalidByReason[err.reason] ?? 0) + 1
         this.#log('reset stream from %s: %s', r.peer, err.message)
+        // a member is the engine's to judge; a stranger breaking the format again and again is cut off
+        if (this.#blockDuration > 0 && !this.#membership.nodeByPeer.has(r.peer) && this.#blocklist.violation(r.peer)) this.#blocklist.block(r.peer, this.#blockDuration, 'violations')
       },
       onClose: this.#onReceiverClose
     })

@@ -105,6 +105,10 @@ export class Dispatcher {
   #nextAddr = 0
   /** The member moved: until a stream opens, dial new connections, not one left from the old address. */
   #force = false
+  /** Blocked (`block()`): no stream, no dial, and everything queued is dropped, until `unblock()`. */
+  #blocked = false
+  /** Ends the wait of a blocked loop. */
+  #unblocked: (() => void) | undefined
   #flushScheduled = false
   #awaitingDrain = false
   /** Bytes written to the current stream, and reported consumed by its receiver. */
@@ -146,6 +150,10 @@ export class Dispatcher {
 
   /** Something was queued in a lane: write it on the next microtask, if the stream can take it. */
   schedule (): void {
+    if (this.#blocked) {
+      this.#dropQueued()
+      return
+    }
     if (!this.#flushScheduled && !this.#awaitingDrain && this.#stream != null) {
       this.#flushScheduled = true
       queueMicrotask(this.#flush)
@@ -166,10 +174,35 @@ export class Dispatcher {
     this.#attempt.abort()
   }
 
+  /**
+   * The member is blocked: its stream is reset, it is not dialled, and what is queued for it, or
+   * queued from now on, is dropped (counted, and requests fail `dropped`) until `unblock()`.
+   */
+  block (): void {
+    if (this.#closed || this.#blocked) return
+    this.#blocked = true
+    this.#attempt.abort()
+    this.#stream?.abort(new Error('blocked'))
+    this.#dropQueued()
+  }
+
+  /** The block ended: dial again at once. */
+  unblock (): void {
+    if (!this.#blocked) return
+    this.#blocked = false
+    this.#failures = 0
+    this.#unblocked?.()
+  }
+
+  #dropQueued (): void {
+    for (const lane of this.lanes.ordered) lane.dropped += lane.clear('dropped')
+  }
+
   /** Stops for good: resets the stream, cancels dial and backoff, discards the lanes. */
   close (): void {
     if (this.#closed) return
     this.#closed = true
+    this.#unblocked?.()
     this.#attempt.abort()
     this.#stream?.abort(new Error('dispatcher closed'))
     this.lanes.clear('closed')
@@ -178,6 +211,11 @@ export class Dispatcher {
   async #run (): Promise<void> {
     let opened = false
     while (!this.#closed) {
+      if (this.#blocked) {
+        await new Promise<void>(resolve => { this.#unblocked = resolve })
+        this.#unblocked = undefined
+        continue
+      }
       const attempt = this.#attempt = new AbortController()
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
       let stream: Stream | undefined

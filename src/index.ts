@@ -11,6 +11,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { ConsensusNet, type ConsensusNetComponents, type ConsensusNetInit } from './consensus-net.ts'
+import { consensusNetGater } from './gater.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 export { ConsensusNet } from './consensus-net.ts'
@@ -22,6 +23,9 @@ export type { ChannelEvents, ChannelMemberStats, ChannelMessageDetail, ChannelOp
 export { Resolver } from './resolver.ts'
 export type { FetchOptions, Key, ProduceContext, ResolverOptions, ResolverPeerStats, ResolverStats } from './resolver.ts'
 export type { CacheOptions } from './cache.ts'
+export type { RateLimit } from './quota.ts'
+export type { BlockedPeer, BlockReason } from './blocklist.ts'
+export { consensusNetGater, type ConsensusNetGater } from './gater.ts'
 export { InvalidFrameError, InvalidMembershipError, MessageTooLargeError, NotStartedError, RequestError, ResolveError, UnknownNodeError, type InvalidFrameReason, type RequestErrorCode, type ResolveErrorCode } from './errors.ts'
 export { CHANNEL_PROTOCOL, PROTOCOL } from './constants.ts'
 
@@ -73,6 +77,8 @@ export async function createConsensusNet (init: CreateConsensusNetInit = {}): Pr
     transports: options.transports ?? [tcp()],
     connectionEncrypters: options.connectionEncrypters ?? [noise()],
     streamMuxers: options.streamMuxers ?? [yamux()],
+    // refuses blocked peers before their connections open, then asks the caller's gater
+    connectionGater: consensusNetGater(options.connectionGater),
     services: {
       ...options.services,
       consensus: (components: ConsensusNetComponents) => new ConsensusNet(components, netInit, async () => {

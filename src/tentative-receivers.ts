@@ -146,6 +146,15 @@ export class TentativeReceivers {
     return entry
   }
 
+  /** Forgets `peer` (it is blocked): its held messages are dropped, counted, and its stream reset. */
+  discard (peer: string): void {
+    const entry = this.#entries.get(peer)
+    if (entry == null) return
+    this.#entries.delete(peer)
+    this.dropped += entry.held.length
+    entry.receiver?.close('blocked')
+  }
+
   /** Resets every held stream and forgets everything (on stop). */
   clear (): void {
     for (const e of this.#entries.values()) e.receiver?.close('stopped')
