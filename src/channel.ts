@@ -13,6 +13,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { LaneSpec } from './lanes.ts'
 import type { Slots } from './responder.ts'
 import type { NodeId } from './membership.ts'
+import { describeType } from './validate.ts'
 import type { Quota, QuotaState, RateLimit } from './quota.ts'
 import type { ReceivedCounter, Router } from './router.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -52,7 +53,7 @@ export interface ChannelOptions {
 }
 
 export interface SendOptions {
-  /** Replaces a message with the same key still queued for that member on this channel; the new one keeps its place. */
+  /** Replaces a message with the same key still queued for that member on this channel; the new one keeps its place. At most 1,024 characters. */
   key?: string
   /** Epoch ms: a message still queued then is never written (counted `expired`). */
   deadline?: number
@@ -143,6 +144,8 @@ export interface ResolvedChannelOptions {
 export const DEFAULT_PRIORITY = 4
 export const MAX_CONCURRENT_REQUESTS = 16
 export const MAX_QUEUED_REQUESTS = 1024
+/** Longest `key` of a message (it is kept with the message, outside the byte bound). */
+export const MAX_KEY_LENGTH = 1024
 export const MAX_PENDING_REQUESTS = 4096
 export const REQUEST_TIMEOUT = 10_000
 
@@ -169,6 +172,12 @@ export interface ChannelCore {
 /** One member's deliveries on one channel. */
 export interface MemberInbound extends ReceivedCounter, QuotaState {
   rateLimited: number
+}
+
+/** `handler` if it is a function or undefined; a TypeError otherwise. */
+export function checkHandler<T> (call: string, handler: T): T {
+  if (handler !== undefined && typeof handler !== 'function') throw new TypeError(`${call}() takes a function or undefined, got ${describeType(handler)}`)
+  return handler
 }
 
 export class Channel extends TypedEventEmitter<ChannelEvents> {
@@ -209,7 +218,7 @@ export class Channel extends TypedEventEmitter<ChannelEvents> {
    * the event has no listener. `undefined` removes it.
    */
   onMessage (handler: ((from: NodeId, data: Uint8Array) => void) | undefined): void {
-    this.#core.onMessage = handler
+    this.#core.onMessage = checkHandler('onMessage', handler)
   }
 
   /**
@@ -217,7 +226,7 @@ export class Channel extends TypedEventEmitter<ChannelEvents> {
    * stops serving: requests are then answered `no-handler`.
    */
   handle (handler: RequestHandler | undefined): void {
-    this.#core.handler = handler
+    this.#core.handler = checkHandler('handle', handler)
   }
 
   /** Sends a request to member `to` and resolves with its one answer; rejects with `RequestError` or the signal's reason. */

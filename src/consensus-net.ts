@@ -26,9 +26,9 @@ import { DETACHED, Receiver, type Inbound } from './receiver.ts'
 import { CONTROL_LANE, Router, type Outbox, type RouterHost } from './router.ts'
 import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
-import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
+import { checkHandler, DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
-import { describeType, nonNegativeInt, positiveInt, timerMs } from './validate.ts'
+import { checkBytes, describeType, nonNegativeInt, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -420,6 +420,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   /** Resolves once outgoing streams are open to at least `n` members, this node counting as one. */
   async waitFor (n: number, options: AbortOptions = {}): Promise<void> {
     this.#assertStarted()
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`waitFor takes a number of members (an integer >= 0), got ${String(n)}`)
+    if (options === null || typeof options !== 'object') throw new TypeError(`waitFor options must be an object, got ${describeType(options)}`)
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(options.signal)}`)
     options.signal?.throwIfAborted()
     if (this.#connected() >= n) return
     const signal = options.signal
@@ -450,15 +453,20 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
    */
   send (to: NodeId, data: Uint8Array): void {
     if (this.#status !== 'started') throw new NotStartedError()
+    checkBytes('data', data)
     if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
     const state = this.#members.get(to)
-    if (state == null) throw new UnknownNodeError(to)
+    if (state == null) {
+      if (typeof to !== 'string') throw new TypeError(`to must be a node ID (a string), got ${describeType(to)}`)
+      throw new UnknownNodeError(to)
+    }
     state.out.send(data)
   }
 
   /** Queues `data` for every member except this node. */
   broadcast (data: Uint8Array): void {
     if (this.#status !== 'started') throw new NotStartedError()
+    checkBytes('data', data)
     if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
     for (const state of this.#members.values()) if (state.out instanceof Dispatcher) state.out.send(data)
   }
@@ -511,7 +519,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
         sent += lane.sent
         dropped += lane.dropped
       }
-      members[node] = { connected: out.connected, queued: out.lanes.queued, sent, dropped, reconnects: out.reconnects, received: state.received }
+      setOwn(members, node, { connected: out.connected, queued: out.lanes.queued, sent, dropped, reconnects: out.reconnects, received: state.received })
     }
     const t = this.#tentative
     return {
@@ -711,7 +719,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
    * built while the event has no listener. `undefined` removes it.
    */
   onMessage (handler: MessageHandler | undefined): void {
-    this.#onMessage = handler
+    this.#onMessage = checkHandler('onMessage', handler)
   }
 
   #connected (): number {

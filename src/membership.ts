@@ -31,7 +31,8 @@ export const EMPTY_MEMBERSHIP: ParsedMembership = { members: new Map(), nodeByPe
 
 /** Validates all of `input`; throws `InvalidMembershipError` naming the first bad entry. */
 export function parseMembership (input: Membership, selfPeer: string): ParsedMembership {
-  if (input == null || typeof input !== 'object') throw new InvalidMembershipError('expected a Map or an object of node ID -> address(es)')
+  // an array would pass as an object of node IDs '0', '1', ...: surely not what was meant
+  if (input == null || typeof input !== 'object' || Array.isArray(input)) throw new InvalidMembershipError('expected a Map or an object of node ID -> address(es)')
   const entries = input instanceof Map ? [...input.entries()] : Object.entries(input)
   const members = new Map<NodeId, Member>()
   const nodeByPeer = new Map<string, NodeId>()

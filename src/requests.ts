@@ -20,6 +20,7 @@ import {
 } from './framing.ts'
 import { Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
 import { CONTROL_LANE, type RouterHost } from './router.ts'
+import { checkBytes, describeType, timerMs } from './validate.ts'
 import type { ChannelCore, RequestOptions } from './channel.ts'
 import type { NodeId } from './membership.ts'
 
@@ -68,12 +69,14 @@ export class RequestTable {
   }
 
   async request (core: ChannelCore, to: NodeId, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    checkRequest(to, data, options)
     const p = new Single(this, core, to, options)
     this.#start(p, data, options)
     return p.promise
   }
 
   requestStream (core: ChannelCore, to: NodeId, data: Uint8Array, options: RequestOptions = {}): AsyncIterable<Uint8Array> {
+    checkRequest(to, data, options)
     const p = new Parts(this, core, to, options)
     try {
       this.#start(p, data, options)
@@ -86,6 +89,7 @@ export class RequestTable {
   #start (p: Pending, data: Uint8Array, options: RequestOptions): void {
     this.#host.assertStarted()
     options.signal?.throwIfAborted()
+    checkBytes('data', data)
     if (data.byteLength > this.#host.maxMessageSize) throw new RequestError('too-large', `request of ${data.byteLength} bytes exceeds maxMessageSize of ${this.#host.maxMessageSize} bytes`)
     const out = this.#host.outbox(p.node)
     if (out === undefined) throw new RequestError('unknown-member', `node "${p.node}" is not a member`)
@@ -143,6 +147,15 @@ export class RequestTable {
     out.lanes.open(CONTROL_LANE).push(new Envelope(kind, EMPTY, p.id, n, undefined, Infinity, undefined))
     out.schedule()
   }
+}
+
+/** The arguments of `request` / `requestStream`, checked before anything starts. */
+function checkRequest (to: NodeId, data: Uint8Array, options: RequestOptions): void {
+  if (typeof to !== 'string') throw new TypeError(`to must be a node ID (a string), got ${describeType(to)}`)
+  checkBytes('data', data)
+  if (options === null || typeof options !== 'object') throw new TypeError(`request options must be an object, got ${describeType(options)}`)
+  if (options.timeout !== undefined) timerMs('timeout', options.timeout)
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(options.signal)}`)
 }
 
 /** One request in flight: its place in the lane, its timer and abort signal. */

@@ -6,10 +6,11 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
 import { EMPTY, ERROR_BUSY } from './framing.ts'
 import { Quota } from './quota.ts'
+import { checkBytes, describeType, setOwn, timerMs } from './validate.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
@@ -86,10 +87,13 @@ export class Router {
   /** The channel named `name`, opened on first call; later calls return it and must not ask for other options. */
   channel (name: string, options: ChannelOptions = {}): Channel {
     this.#host.assertStarted()
-    const bytes = typeof name === 'string' ? encoder.encode(name) : undefined
+    if (typeof name !== 'string') throw new TypeError(`a channel name is a string, got ${describeType(name)}`)
+    // a lone surrogate would go out as U+FFFD: the peer would bind another name
+    const bytes = name.isWellFormed() ? encoder.encode(name) : undefined
     if (bytes === undefined || bytes.byteLength < 1 || bytes.byteLength > MAX_CHANNEL_NAME_BYTES) {
       throw new RangeError(`a channel name is 1-${MAX_CHANNEL_NAME_BYTES} bytes of UTF-8, got ${JSON.stringify(name)}`)
     }
+    if (options === null || typeof options !== 'object') throw new TypeError(`channel options must be an object, got ${describeType(options)}`)
     const resolved = this.#resolve(options)
     const open = this.#channels.get(name)
     if (open !== undefined) {
@@ -154,7 +158,7 @@ export class Router {
     const members: ChannelStats['members'] = {}
     for (const [node, out] of this.#host.outboxes()) {
       const lane = out.lanes.get(core.spec.channel)
-      members[node] = {
+      setOwn(members, node, {
         queued: lane?.queued ?? 0,
         sent: lane?.sent ?? 0,
         dropped: lane?.dropped ?? 0,
@@ -165,7 +169,7 @@ export class Router {
         retransmitted: lane?.retransmitted ?? 0,
         duplicatesSuppressed: core.duplicates.get(node) ?? 0,
         rateLimited: core.received.get(node)?.rateLimited ?? 0
-      }
+      })
     }
     return { members, requests: { ...core.requests } }
   }
@@ -275,10 +279,19 @@ export class Router {
   }
 
   #check (data: Uint8Array, options: SendOptions | undefined): void {
+    checkBytes('data', data)
     if (data.byteLength > this.#host.maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#host.maxMessageSize)
     if (options === undefined) return
-    if (options.key !== undefined && typeof options.key !== 'string') throw new TypeError('key must be a string')
-    if (options.deadline !== undefined && typeof options.deadline !== 'number') throw new TypeError('deadline must be epoch ms')
+    if (options === null || typeof options !== 'object') throw new TypeError(`send options must be an object, got ${describeType(options)}`)
+    const { key, deadline } = options
+    if (key !== undefined) {
+      if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${describeType(key)}`)
+      if (key.length > MAX_KEY_LENGTH) throw new RangeError(`key must be at most ${MAX_KEY_LENGTH} characters, got ${key.length}`)
+    }
+    if (deadline !== undefined) {
+      if (typeof deadline !== 'number') throw new TypeError(`deadline must be epoch ms, got ${describeType(deadline)}`)
+      if (Number.isNaN(deadline)) throw new RangeError('deadline must be epoch ms, got NaN')
+    }
   }
 
   #resolve (o: ChannelOptions): ResolvedChannelOptions {
@@ -301,6 +314,7 @@ export class Router {
     for (const key of ['sendBufferSize', 'sendBufferBytes', 'maxConcurrentRequests', 'maxPendingRequests', 'requestTimeout'] as const) {
       if (!Number.isSafeInteger(r[key]) || r[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${r[key]}`)
     }
+    timerMs('requestTimeout', r.requestTimeout)
     if (!Number.isSafeInteger(r.maxQueuedRequests) || r.maxQueuedRequests < 0) throw new RangeError(`maxQueuedRequests must be a non-negative integer, got ${r.maxQueuedRequests}`)
     if (!Number.isSafeInteger(r.maxResponseSize) || r.maxResponseSize < 0 || r.maxResponseSize > host.maxMessageSize) {
       throw new RangeError(`maxResponseSize must be an integer from 0 to maxMessageSize (${host.maxMessageSize}), got ${r.maxResponseSize}`)
