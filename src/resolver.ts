@@ -21,7 +21,7 @@
  */
 import { Cache, MISSING, type CacheOptions } from './cache.ts'
 import { RequestError, ResolveError } from './errors.ts'
-import { MAX_TIMER_MS, describeType, positiveInt, timerMs } from './validate.ts'
+import { MAX_TIMER_MS, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { Channel } from './channel.ts'
 import type { NodeId } from './membership.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -67,7 +67,7 @@ export interface ResolverOptions {
 }
 
 export interface FetchOptions extends AbortOptions {
-  /** Members to ask (default: every member but this node), in no particular order. */
+  /** Members to ask (default: every member but this node), in no particular order; node IDs that are not members are ignored. */
   from?: NodeId[]
 }
 
@@ -111,6 +111,7 @@ export interface ResolverStats {
   producerJoined: number
   /** `bytes`: values' byteLength plus keys' lengths (see CacheOptions.maxBytes). */
   cache: { entries: number, bytes: number }
+  /** Members asked, while they are members. */
   peers: Record<NodeId, ResolverPeerStats>
 }
 
@@ -119,6 +120,8 @@ export interface ResolverNet {
   channel: (name: string, options: { priority: number, maxConcurrentRequests: number, requestTimeout: number }) => Channel
   members: () => NodeId[]
   readonly nodeId: NodeId | undefined
+  /** `members()` and `stats()` may be called. */
+  isStarted: () => boolean
   /** Which members have an open stream: the others are asked last. */
   stats: () => { members: Record<NodeId, { connected: boolean }> }
 }
@@ -281,9 +284,10 @@ export class Resolver {
   }
 
   stats (): ResolverStats {
+    if (this.#net.isStarted()) this.#prune(new Set(this.#net.members()))
     const peers: Record<NodeId, ResolverPeerStats> = {}
     for (const [node, p] of this.#peers) {
-      peers[node] = { requests: p.requests, found: p.found, missing: p.missing, invalid: p.invalid, failures: p.failures, latency: p.latency }
+      setOwn(peers, node, { requests: p.requests, found: p.found, missing: p.missing, invalid: p.invalid, failures: p.failures, latency: p.latency })
     }
     return { ...this.#stats, cache: { entries: this.#cache.size, bytes: this.#cache.bytes }, peers }
   }
@@ -310,6 +314,11 @@ export class Resolver {
     const groupKey = this.#o.group?.(key)
     if (groupKey !== undefined) this.#checkKey('the key group() returned', groupKey)
     return groupKey
+  }
+
+  /** Forgets the stats of nodes that are no longer members, so that they are bounded by the membership. */
+  #prune (members: ReadonlySet<NodeId>): void {
+    for (const node of this.#peers.keys()) if (!members.has(node)) this.#peers.delete(node)
   }
 
   #negative (key: Key): never {
@@ -358,9 +367,13 @@ export class Resolver {
   /** Asks the members for `key` until one has a valid value. */
   async #fly (key: Key, id: string, from: NodeId[] | undefined, signal: AbortSignal): Promise<Uint8Array> {
     const self = this.#net.nodeId
-    const nodes = (from ?? this.#net.members()).filter(n => n !== self)
+    const members = new Set(this.#net.members())
+    // a node that is not a member could only fail, and its stats would grow with what callers pass
+    const nodes = [...new Set(from ?? members)].filter(n => n !== self && members.has(n))
     const candidates = this.#order(nodes, nodes.length === 0 ? {} : this.#net.stats().members).slice(0, this.#attempts)
-    if (candidates.length === 0) throw new ResolveError('no-members', 'no member to ask')
+    if (candidates.length === 0) {
+      throw new ResolveError('no-members', from === undefined ? 'no member to ask but this node' : `none of the ${from.length} node(s) in from is a member other than this node`)
+    }
     const request = encodeKey(key)
     const s = this.#stats
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -390,7 +403,7 @@ export class Resolver {
       const launch = (): boolean => {
         if (settled || next >= candidates.length) return false
         const node = candidates[next++]
-        const peer = this.#peer(node)
+        const peer = this.#peer(node, members)
         const controller = new AbortController()
         const started = Date.now()
         attempts.set(controller, [peer, started])
@@ -471,9 +484,13 @@ export class Resolver {
     return Math.min(MAX_TIMER_MS, sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))])
   }
 
-  #peer (node: NodeId): Peer {
+  /** `node`'s stats, created for a member of `members` (the entries of nodes that left go first). */
+  #peer (node: NodeId, members: ReadonlySet<NodeId>): Peer {
     let p = this.#peers.get(node)
-    if (p === undefined) this.#peers.set(node, p = { requests: 0, found: 0, missing: 0, invalid: 0, failures: 0, latency: 0, samples: [] })
+    if (p === undefined) {
+      this.#prune(members)
+      this.#peers.set(node, p = { requests: 0, found: 0, missing: 0, invalid: 0, failures: 0, latency: 0, samples: [] })
+    }
     return p
   }
 

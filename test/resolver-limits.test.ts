@@ -1,7 +1,8 @@
 /**
  * The resolver against hostile peers and careless callers (issue 14), on real nodes over TCP:
- * keys bounded by `maxKeySize` on both sides and counted in the cache's bytes, arguments and
- * options checked with the documented error classes.
+ * keys bounded by `maxKeySize` on both sides and counted in the cache's bytes, `from` limited to
+ * members and stats kept for members only, arguments and options checked with the documented
+ * error classes.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -109,6 +110,37 @@ describe('resolver limits on two nodes', () => {
     const err2 = await rejection(ra.fetch('k'.repeat(1_000)))
     assert.ok(err2 instanceof ResolveError)
     assert.equal(err2.message, `1 member(s) asked: none has "${'k'.repeat(32)}"... (1000 characters)`)
+  })
+})
+
+describe('resolver: from and per-peer stats hold members only', () => {
+  const cleanup: ConsensusNet[] = []
+  after(async () => { await Promise.all(cleanup.map(async n => n.stop())) })
+
+  it('from: node IDs that are not members are ignored; none left is no-members at once, and no stats are kept for them', async () => {
+    const nets = await mesh(cleanup, 3)
+    const r = nets.map((net, i) => net.resolver('from', { produce: recording('abc'[i]).produce, hedge: false, timeout: 10_000 }))
+    const err = await rejection(r[0].fetch('k', { from: ['not-a-member'] }), 2_000)
+    assert.ok(err instanceof ResolveError && err.code === 'no-members', String(err))
+    assert.equal(r[0].stats().networkRequests, 0)
+    assert.equal(Object.hasOwn(r[0].stats().peers, 'not-a-member'), false)
+
+    assert.equal(str(await r[0].fetch('k', { from: ['not-a-member', '__proto__', 'b'] })), 'b:k')
+    let s = r[0].stats()
+    assert.deepEqual(Object.keys(s.peers), ['b'])
+    assert.equal(s.networkRequests, 1)
+
+    // a member that leaves the membership leaves the stats
+    await r[0].fetch('k2', { from: ['c'] })
+    assert.deepEqual(Object.keys(r[0].stats().peers).sort(), ['b', 'c'])
+    const addrs = (net: ConsensusNet): string[] => net.getMultiaddrs().map(String)
+    await nets[0].connect({ a: addrs(nets[0]), b: addrs(nets[1]) })
+    s = r[0].stats()
+    assert.deepEqual(Object.keys(s.peers), ['b'])
+    assert.equal(s.peers.b.found, 1)
+    // and is not asked
+    const err2 = await rejection(r[0].fetch('k3', { from: ['c'] }), 2_000)
+    assert.ok(err2 instanceof ResolveError && err2.code === 'no-members', String(err2))
   })
 })
 
