@@ -567,8 +567,8 @@ function checkFetchOptions (options: unknown): asserts options is FetchOptions {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(signal)}`)
   if (from === undefined) return
   if (!Array.isArray(from)) throw new TypeError(`from must be an array of node IDs (strings), got ${describeType(from)}`)
-  const bad = from.find(n => typeof n !== 'string')
-  if (bad !== undefined) throw new TypeError(`from must be an array of node IDs (strings), got one that holds a ${describeType(bad)}`)
+  const bad = from.findIndex(n => typeof n !== 'string')
+  if (bad !== -1) throw new TypeError(`from must be an array of node IDs (strings), got one that holds ${describeType(from[bad])}`)
 }
 
 function found (value: Uint8Array): Uint8Array {

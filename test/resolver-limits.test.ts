@@ -88,7 +88,8 @@ describe('resolver limits on two nodes', () => {
       [async () => ra.fetch('k', null as unknown as object), /^options must be an object, got null$/],
       [async () => ra.fetch('k', { signal: {} as AbortSignal }), /^signal must be an AbortSignal, got Object$/],
       [async () => ra.fetch('k', { from: 'b' as unknown as string[] }), /^from must be an array of node IDs \(strings\), got string$/],
-      [async () => ra.fetch('k', { from: ['b', 2] as unknown as string[] }), /^from must be an array of node IDs \(strings\), got one that holds a number$/]
+      [async () => ra.fetch('k', { from: ['b', 2] as unknown as string[] }), /^from must be an array of node IDs \(strings\), got one that holds number$/],
+      [async () => ra.fetch('k', { from: [undefined] as unknown as string[] }), /^from must be an array of node IDs \(strings\), got one that holds undefined$/]
     ]
     for (const [call, message] of bad) {
       let p: Promise<unknown> | undefined
