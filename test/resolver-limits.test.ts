@@ -142,6 +142,9 @@ describe('resolver: from and per-peer stats hold members only', () => {
     // and is not asked
     const err2 = await rejection(r[0].fetch('k3', { from: ['c'] }), 2_000)
     assert.ok(err2 instanceof ResolveError && err2.code === 'no-members', String(err2))
+    // stats stay readable once the node has stopped (the membership no longer is)
+    await nets[0].stop()
+    assert.deepEqual(Object.keys(r[0].stats().peers), ['b'])
   })
 })
 
