@@ -2,17 +2,20 @@
  * A least-recently-used cache bounded in entries and bytes, whose entries expire: values for
  * `ttl`, and "known missing" marks (a negative cache) for their own, usually shorter, time.
  * A read of an expired entry is a miss and removes it; anything over a bound evicts the least
- * recently used entries first.
+ * recently used entries first. The bytes bound counts keys too: an entry costs its value's
+ * `byteLength` plus its key's length (a missing mark, its key's), so that large keys, which a
+ * member may choose, cannot hold memory the bound does not see.
  */
+import { describeType, nonNegativeInt, timerMs } from './validate.ts'
 
 export interface CacheOptions {
   /** Entries held at most, values and missing marks together. Default 1,024. */
   maxEntries?: number
-  /** Bytes of values held at most. Default 64 MiB. */
+  /** Bytes held at most: values' `byteLength` plus keys' lengths. Default 64 MiB. */
   maxBytes?: number
-  /** ms a value is served from the cache. Default 60 s. */
+  /** ms a value is served from the cache, at most 2^31-1 (as every delay in this package). Default 60 s. */
   ttl?: number
-  /** ms a key known to be missing is not asked for again. Default 5 s. */
+  /** ms a key known to be missing is not asked for again, at most 2^31-1. Default 5 s. */
   negativeTtl?: number
 }
 
@@ -25,6 +28,8 @@ interface Entry {
   /** undefined: known missing. */
   readonly value: Uint8Array | undefined
   readonly expires: number
+  /** What it counts against maxBytes: the value's byteLength plus the key's length. */
+  readonly cost: number
 }
 
 /** What `get` found: a value, a known-missing mark, or nothing. */
@@ -41,13 +46,13 @@ export class Cache {
   readonly #now: () => number
 
   constructor (options: CacheOptions = {}, now: () => number = Date.now) {
-    this.maxEntries = options.maxEntries ?? CACHE_MAX_ENTRIES
-    this.maxBytes = options.maxBytes ?? CACHE_MAX_BYTES
-    this.ttl = options.ttl ?? CACHE_TTL
-    this.negativeTtl = options.negativeTtl ?? CACHE_NEGATIVE_TTL
-    for (const key of ['maxEntries', 'maxBytes', 'ttl', 'negativeTtl'] as const) {
-      if (!Number.isSafeInteger(this[key]) || this[key] < 0) throw new RangeError(`cache.${key} must be a non-negative integer, got ${this[key]}`)
-    }
+    if (typeof options !== 'object' || options === null) throw new RangeError(`cache options must be an object, got ${describeType(options)}`)
+    this.maxEntries = nonNegativeInt('cache.maxEntries', options.maxEntries ?? CACHE_MAX_ENTRIES)
+    this.maxBytes = nonNegativeInt('cache.maxBytes', options.maxBytes ?? CACHE_MAX_BYTES)
+    // compared to a clock, never given to a timer, but held to the timers' ceiling so that every
+    // delay of the package has the same range
+    this.ttl = timerMs('cache.ttl', nonNegativeInt('cache.ttl', options.ttl ?? CACHE_TTL), 0)
+    this.negativeTtl = timerMs('cache.negativeTtl', nonNegativeInt('cache.negativeTtl', options.negativeTtl ?? CACHE_NEGATIVE_TTL), 0)
     this.#now = now
   }
 
@@ -55,6 +60,7 @@ export class Cache {
     return this.#entries.size
   }
 
+  /** Values' byteLength plus keys' lengths, of every entry held (expired ones not yet removed included). */
   get bytes (): number {
     return this.#bytes
   }
@@ -65,43 +71,38 @@ export class Cache {
     if (e === undefined) return undefined
     this.#entries.delete(key)
     if (e.expires <= this.#now()) {
-      this.#bytes -= e.value?.byteLength ?? 0
+      this.#bytes -= e.cost
       return undefined
     }
     this.#entries.set(key, e)
     return e.value ?? MISSING
   }
 
-  /** Holds `value` for `ttl` (a value larger than `maxBytes` is not held). */
+  /** Holds `value` for `ttl` (an entry costing more than `maxBytes` is not held). */
   set (key: string, value: Uint8Array): void {
-    if (this.ttl === 0 || value.byteLength > this.maxBytes) {
-      this.delete(key)
-      return
-    }
-    this.#put(key, { value, expires: this.#now() + this.ttl })
+    this.#put(key, value, this.ttl)
   }
 
   /** Marks `key` missing for `negativeTtl`. */
   setMissing (key: string): void {
-    if (this.negativeTtl === 0) {
-      this.delete(key)
-      return
-    }
-    this.#put(key, { value: undefined, expires: this.#now() + this.negativeTtl })
+    this.#put(key, undefined, this.negativeTtl)
   }
 
   delete (key: string): boolean {
     const e = this.#entries.get(key)
     if (e === undefined) return false
     this.#entries.delete(key)
-    this.#bytes -= e.value?.byteLength ?? 0
+    this.#bytes -= e.cost
     return true
   }
 
-  #put (key: string, e: Entry): void {
+  /** Replaces `key`'s entry; what cannot be held (ttl 0, over maxBytes alone) only removes the old one. */
+  #put (key: string, value: Uint8Array | undefined, ttl: number): void {
     this.delete(key)
-    this.#entries.set(key, e)
-    this.#bytes += e.value?.byteLength ?? 0
+    const cost = key.length + (value?.byteLength ?? 0)
+    if (ttl === 0 || cost > this.maxBytes) return
+    this.#entries.set(key, { value, expires: this.#now() + ttl, cost })
+    this.#bytes += cost
     for (const [k] of this.#entries) {
       if (this.#entries.size <= this.maxEntries && this.#bytes <= this.maxBytes) break
       this.delete(k)

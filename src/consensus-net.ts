@@ -486,7 +486,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   resolver (name: string, options: ResolverOptions): Resolver {
     this.#assertStarted()
     if (this.#resolvers.has(name)) throw new RangeError(`a resolver named "${name}" is already open`)
-    const resolver = new Resolver(this, name, options)
+    const resolver = new Resolver(this, name, options, this.#maxMessageSize)
     this.#resolvers.add(name)
     return resolver
   }

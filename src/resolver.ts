@@ -11,13 +11,17 @@
  *   a full timeout, members not connected last (a request to one would wait in its queue for a
  *   reconnect); an attempt that fails, times out, misses or is invalid moves on at once, and a
  *   slow first member is hedged by asking the next one in parallel (the member outrun gets twice
- *   what it took so far as a sample, so a member that turned slow sinks in the order).
+ *   what it took so far as a sample, so a member that turned slow sinks in the order);
+ * - what members and callers can make it hold is bounded: keys by `maxKeySize` on both sides (a
+ *   request with a larger or malformed key is refused before `produce` or the cache sees it),
+ *   keys counted in the cache's bytes, stats kept for members only.
  *
  * Wire (inside the channel's requests): a key is one byte (0: bytes, 1: UTF-8 string) and the
  * key's bytes; an answer is one byte (1: found, then the value; 0: missing).
  */
 import { Cache, MISSING, type CacheOptions } from './cache.ts'
 import { RequestError, ResolveError } from './errors.ts'
+import { MAX_TIMER_MS, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { Channel } from './channel.ts'
 import type { NodeId } from './membership.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -40,11 +44,17 @@ export interface ResolverOptions {
   group?: (key: Key) => Key | undefined
   pick?: (groupKey: Key, groupValue: Uint8Array, key: Key) => Uint8Array | undefined
   cache?: CacheOptions
-  /** ms per attempt (one member). Default 5 s. */
+  /**
+   * Largest key, in bytes as sent (UTF-8 for a string), fetched or served; a larger one is a
+   * `RangeError` here and refused when a member asks. At most the node's `maxMessageSize` - 1.
+   * Default 1,024 (or `maxMessageSize` - 1, if smaller).
+   */
+  maxKeySize?: number
+  /** ms per attempt (one member), 1 to 2^31-1. Default 5 s. */
   timeout?: number
   /** Members tried per fetch. Default: all. */
   attempts?: number
-  /** ms before a second member is asked in parallel; false: never. Default: the first member's p90 response time. */
+  /** ms (0 to 2^31-1) before a second member is asked in parallel; false: never. Default: the first member's p90 response time. */
   hedge?: number | false
   /** Keys being fetched at once; one more fails `busy`. Default 1,024. */
   maxPendingFetches?: number
@@ -57,7 +67,7 @@ export interface ResolverOptions {
 }
 
 export interface FetchOptions extends AbortOptions {
-  /** Members to ask (default: every member but this node), in no particular order. */
+  /** Members to ask (default: every member but this node), in no particular order; node IDs that are not members are ignored. */
   from?: NodeId[]
 }
 
@@ -93,11 +103,15 @@ export interface ResolverStats {
   busy: number
   /** Requests from members answered. */
   served: number
+  /** Requests from members refused unanswered: no key, an unknown key type, or a key over `maxKeySize`. */
+  rejected: number
   /** Calls of `produce`. */
   producerCalls: number
   /** Requests that joined a `produce` call in progress. */
   producerJoined: number
+  /** `bytes`: values' byteLength plus keys' lengths (see CacheOptions.maxBytes). */
   cache: { entries: number, bytes: number }
+  /** Members asked, while they are members. */
   peers: Record<NodeId, ResolverPeerStats>
 }
 
@@ -106,11 +120,14 @@ export interface ResolverNet {
   channel: (name: string, options: { priority: number, maxConcurrentRequests: number, requestTimeout: number }) => Channel
   members: () => NodeId[]
   readonly nodeId: NodeId | undefined
+  /** `members()` and `stats()` may be called. */
+  isStarted: () => boolean
   /** Which members have an open stream: the others are asked last. */
   stats: () => { members: Record<NodeId, { connected: boolean }> }
 }
 
 const TIMEOUT = 5_000
+const MAX_KEY_SIZE = 1024
 const MAX_PENDING_FETCHES = 1024
 const MAX_WAITERS_PER_KEY = 1024
 /** Weight of a new sample in a member's moving average. */
@@ -118,6 +135,9 @@ const EWMA_WEIGHT = 0.2
 /** Response times kept per member for its p90. */
 const SAMPLES = 32
 
+/** A request's first byte: the key's type. */
+const BYTES_KEY = 0
+const STRING_KEY = 1
 const FOUND = 1
 const NOT_FOUND = Uint8Array.of(0)
 const encoder = new TextEncoder()
@@ -148,6 +168,11 @@ export class Resolver {
   readonly #net: ResolverNet
   readonly #o: ResolverOptions
   readonly #timeout: number
+  readonly #hedge: number | false | undefined
+  readonly #attempts: number
+  readonly #maxKeySize: number
+  readonly #maxPendingFetches: number
+  readonly #maxWaitersPerKey: number
   readonly #cache: Cache
   readonly #flights = new Map<string, Flight>()
   readonly #producing = new Map<string, Production>()
@@ -165,25 +190,42 @@ export class Resolver {
     invalid: 0,
     busy: 0,
     served: 0,
+    rejected: 0,
     producerCalls: 0,
     producerJoined: 0
   }
 
-  constructor (net: ResolverNet, name: string, options: ResolverOptions) {
+  /**
+   * Not for users: `net.resolver(name, options)` opens one. Throws `RangeError` for options out
+   * of range. `maxMessageSize`, the node's, bounds `maxKeySize`: a request is the type byte and the key.
+   */
+  constructor (net: ResolverNet, name: string, options: ResolverOptions, maxMessageSize = Infinity) {
     if (typeof options?.produce !== 'function') throw new RangeError('a resolver needs a produce function')
-    if ((options.group === undefined) !== (options.pick === undefined)) throw new RangeError('group and pick go together')
-    this.#timeout = options.timeout ?? TIMEOUT
-    for (const [key, value] of Object.entries({ timeout: this.#timeout, attempts: options.attempts ?? 1, maxPendingFetches: options.maxPendingFetches ?? 1, maxWaitersPerKey: options.maxWaitersPerKey ?? 1 })) {
-      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`)
+    for (const fn of ['validate', 'group', 'pick'] as const) {
+      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new RangeError(`${fn} must be a function, got ${describeType(options[fn])}`)
     }
-    if (options.hedge !== undefined && options.hedge !== false && !(options.hedge >= 0)) throw new RangeError(`hedge must be ms >= 0 or false, got ${options.hedge}`)
+    if ((options.group === undefined) !== (options.pick === undefined)) throw new RangeError('group and pick go together')
+    // an integer: it is the channel's requestTimeout too
+    this.#timeout = timerMs('timeout', positiveInt('timeout', options.timeout ?? TIMEOUT))
+    const hedge = options.hedge
+    if (hedge !== undefined && hedge !== false && (typeof hedge !== 'number' || !(hedge >= 0 && hedge <= MAX_TIMER_MS))) {
+      throw new RangeError(`hedge must be false or a number of ms from 0 to ${MAX_TIMER_MS}, got ${String(hedge)}${hedge === Infinity ? ' (to never hedge, pass false)' : ''}`)
+    }
+    this.#hedge = hedge
+    this.#attempts = options.attempts === undefined ? Infinity : positiveInt('attempts', options.attempts)
+    this.#maxPendingFetches = positiveInt('maxPendingFetches', options.maxPendingFetches ?? MAX_PENDING_FETCHES)
+    this.#maxWaitersPerKey = positiveInt('maxWaitersPerKey', options.maxWaitersPerKey ?? MAX_WAITERS_PER_KEY)
+    const keyRoom = maxMessageSize - 1
+    this.#maxKeySize = options.maxKeySize === undefined ? Math.max(0, Math.min(MAX_KEY_SIZE, keyRoom)) : positiveInt('maxKeySize', options.maxKeySize)
+    if (this.#maxKeySize > keyRoom) throw new RangeError(`maxKeySize must not exceed maxMessageSize - 1 (${keyRoom}): a request is one type byte and the key; got ${this.#maxKeySize}`)
+    const maxConcurrentRequests = positiveInt('maxConcurrentProduce', options.maxConcurrentProduce ?? 16)
     this.name = name
     this.#net = net
     this.#o = options
     this.#cache = new Cache(options.cache)
     this.channel = net.channel(name, {
-      priority: options.priority ?? 4,
-      maxConcurrentRequests: options.maxConcurrentProduce ?? 16,
+      priority: options.priority ?? 4, // checked by the channel
+      maxConcurrentRequests,
       requestTimeout: this.#timeout
     })
     this.channel.handle(this.#serve)
@@ -192,9 +234,13 @@ export class Resolver {
   /**
    * The value of `key`, from the cache or a member. Rejects with `ResolveError` (`not-found`,
    * `timeout`, `invalid`, `no-members`, `busy`), or the signal's reason when aborted; the shared
-   * network request is cancelled only when every caller waiting on it has aborted.
+   * network request is cancelled only when every caller waiting on it has aborted. Arguments are
+   * checked before anything is counted or started: `TypeError`, or `RangeError` for a key over
+   * `maxKeySize`.
    */
   async fetch (key: Key, options: FetchOptions = {}): Promise<Uint8Array> {
+    this.#checkKey('key', key)
+    checkFetchOptions(options)
     options.signal?.throwIfAborted()
     this.#stats.fetches++
     const id = keyId(key)
@@ -204,7 +250,7 @@ export class Resolver {
       this.#stats.hits++
       return cached
     }
-    const groupKey = this.#o.group?.(key)
+    const groupKey = this.#groupOf(key)
     if (groupKey === undefined) {
       this.#stats.misses++
       return this.#join(key, id, options)
@@ -229,19 +275,50 @@ export class Resolver {
     return this.#join(key, id, options)
   }
 
-  /** Forgets `key` (and its group's value, if it has one): value or missing mark. */
+  /** Forgets `key` (and its group's value, if it has one): value or missing mark. Throws `TypeError`, `RangeError` (over `maxKeySize`). */
   invalidate (key: Key): void {
+    this.#checkKey('key', key)
     this.#cache.delete(keyId(key))
-    const groupKey = this.#o.group?.(key)
+    const groupKey = this.#groupOf(key)
     if (groupKey !== undefined) this.#cache.delete(keyId(groupKey))
   }
 
   stats (): ResolverStats {
+    if (this.#net.isStarted()) this.#prune(new Set(this.#net.members()))
     const peers: Record<NodeId, ResolverPeerStats> = {}
     for (const [node, p] of this.#peers) {
-      peers[node] = { requests: p.requests, found: p.found, missing: p.missing, invalid: p.invalid, failures: p.failures, latency: p.latency }
+      setOwn(peers, node, { requests: p.requests, found: p.found, missing: p.missing, invalid: p.invalid, failures: p.failures, latency: p.latency })
     }
     return { ...this.#stats, cache: { entries: this.#cache.size, bytes: this.#cache.bytes }, peers }
+  }
+
+  /**
+   * Throws unless `key` is a string or a Uint8Array of at most `maxKeySize` bytes as sent: a key
+   * is sent, hex-encoded into an id and cached, so its size bounds all three.
+   */
+  #checkKey (name: string, key: unknown): asserts key is Key {
+    const max = this.#maxKeySize
+    if (typeof key === 'string') {
+      // a UTF-16 unit takes 1 to 3 bytes of UTF-8: encode only a key that may not fit, never a long one
+      if (3 * key.length <= max) return
+      const size = key.length > max ? undefined : encoder.encode(key).byteLength
+      if (size !== undefined && size <= max) return
+      throw new RangeError(`${name} exceeds maxKeySize (${max} bytes): ${size === undefined ? `${key.length} characters` : `${size} bytes of UTF-8`}`)
+    }
+    if (!(key instanceof Uint8Array)) throw new TypeError(`${name} must be a string or a Uint8Array, got ${describeType(key)}`)
+    if (key.byteLength > max) throw new RangeError(`${name} exceeds maxKeySize (${max} bytes): ${key.byteLength} bytes`)
+  }
+
+  /** `key`'s group, checked as a key. */
+  #groupOf (key: Key): Key | undefined {
+    const groupKey = this.#o.group?.(key)
+    if (groupKey !== undefined) this.#checkKey('the key group() returned', groupKey)
+    return groupKey
+  }
+
+  /** Forgets the stats of nodes that are no longer members, so that they are bounded by the membership. */
+  #prune (members: ReadonlySet<NodeId>): void {
+    for (const node of this.#peers.keys()) if (!members.has(node)) this.#peers.delete(node)
   }
 
   #negative (key: Key): never {
@@ -253,7 +330,7 @@ export class Resolver {
   async #join (key: Key, id: string, options: FetchOptions): Promise<Uint8Array> {
     let flight = this.#flights.get(id)
     if (flight === undefined) {
-      if (this.#flights.size >= (this.#o.maxPendingFetches ?? MAX_PENDING_FETCHES)) return this.#busy('keys being fetched (maxPendingFetches)')
+      if (this.#flights.size >= this.#maxPendingFetches) return this.#busy('keys being fetched (maxPendingFetches)')
       const controller = new AbortController()
       const promise = this.#fly(key, id, options.from, controller.signal)
       promise.catch(() => {}) // a flight every caller left is rejected with no one listening
@@ -262,7 +339,7 @@ export class Resolver {
       const f = flight
       void promise.finally(() => { if (this.#flights.get(id) === f) this.#flights.delete(id) }).catch(() => {})
     } else {
-      if (flight.callers >= (this.#o.maxWaitersPerKey ?? MAX_WAITERS_PER_KEY)) return this.#busy(`callers waiting on ${describe(key)} (maxWaitersPerKey)`)
+      if (flight.callers >= this.#maxWaitersPerKey) return this.#busy(`callers waiting on ${describe(key)} (maxWaitersPerKey)`)
       this.#stats.deduped++
     }
     flight.callers++
@@ -290,9 +367,13 @@ export class Resolver {
   /** Asks the members for `key` until one has a valid value. */
   async #fly (key: Key, id: string, from: NodeId[] | undefined, signal: AbortSignal): Promise<Uint8Array> {
     const self = this.#net.nodeId
-    const nodes = (from ?? this.#net.members()).filter(n => n !== self)
-    const candidates = this.#order(nodes, nodes.length === 0 ? {} : this.#net.stats().members).slice(0, this.#o.attempts ?? Infinity)
-    if (candidates.length === 0) throw new ResolveError('no-members', 'no member to ask')
+    const members = new Set(this.#net.members())
+    // a node that is not a member could only fail, and its stats would grow with what callers pass
+    const nodes = [...new Set(from ?? members)].filter(n => n !== self && members.has(n))
+    const candidates = this.#order(nodes, nodes.length === 0 ? {} : this.#net.stats().members).slice(0, this.#attempts)
+    if (candidates.length === 0) {
+      throw new ResolveError('no-members', from === undefined ? 'no member to ask but this node' : `none of the ${from.length} node(s) in from is a member other than this node`)
+    }
     const request = encodeKey(key)
     const s = this.#stats
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -322,7 +403,7 @@ export class Resolver {
       const launch = (): boolean => {
         if (settled || next >= candidates.length) return false
         const node = candidates[next++]
-        const peer = this.#peer(node)
+        const peer = this.#peer(node, members)
         const controller = new AbortController()
         const started = Date.now()
         attempts.set(controller, [peer, started])
@@ -394,17 +475,22 @@ export class Resolver {
   }
 
   #hedgeDelay (peer: Peer): number | undefined {
-    const hedge = this.#o.hedge
+    const hedge = this.#hedge
     if (hedge === false) return undefined
     if (hedge !== undefined) return hedge
     if (peer.samples.length === 0) return this.#timeout / 4
     const sorted = [...peer.samples].sort((a, b) => a - b)
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]
+    // an outrun member's sample, twice what it took, may exceed what a timer can wait
+    return Math.min(MAX_TIMER_MS, sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))])
   }
 
-  #peer (node: NodeId): Peer {
+  /** `node`'s stats, created for a member of `members` (the entries of nodes that left go first). */
+  #peer (node: NodeId, members: ReadonlySet<NodeId>): Peer {
     let p = this.#peers.get(node)
-    if (p === undefined) this.#peers.set(node, p = { requests: 0, found: 0, missing: 0, invalid: 0, failures: 0, latency: 0, samples: [] })
+    if (p === undefined) {
+      this.#prune(members)
+      this.#peers.set(node, p = { requests: 0, found: 0, missing: 0, invalid: 0, failures: 0, latency: 0, samples: [] })
+    }
     return p
   }
 
@@ -415,9 +501,26 @@ export class Resolver {
     if (peer.samples.length > SAMPLES) peer.samples.shift()
   }
 
+  /**
+   * The key a request asks for. A request this resolver would not send (no key, an unknown key
+   * type, a key over maxKeySize) is refused before `produce` or the cache sees it: the member gets
+   * `remote-error`, with a message shorter than most such requests.
+   */
+  #decodeKey (data: Uint8Array): Key {
+    const refusal = data.byteLength === 0
+      ? 'no key'
+      : data[0] !== BYTES_KEY && data[0] !== STRING_KEY ? 'unknown key type' : data.byteLength - 1 > this.#maxKeySize ? 'key too large' : undefined
+    if (refusal !== undefined) {
+      this.#stats.rejected++
+      throw new Error(refusal)
+    }
+    // a copy: `data` may be a Buffer, whose slice() is a view into the receive buffer
+    return data[0] === STRING_KEY ? decoder.decode(data.subarray(1)) : new Uint8Array(data.subarray(1))
+  }
+
   /** The channel's handler: a member asks for a key. */
   readonly #serve = async (data: Uint8Array, { from, signal }: { from: NodeId, signal: AbortSignal }): Promise<Uint8Array> => {
-    const key = decodeKey(data)
+    const key = this.#decodeKey(data)
     const id = keyId(key)
     const cached = this.#cache.get(id)
     if (cached instanceof Uint8Array) {
@@ -457,6 +560,17 @@ export class Resolver {
   }
 }
 
+/** Checks a fetch's options; throws TypeError (a rejection: fetch is async). */
+function checkFetchOptions (options: unknown): asserts options is FetchOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${describeType(options)}`)
+  const { signal, from } = options as FetchOptions
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(signal)}`)
+  if (from === undefined) return
+  if (!Array.isArray(from)) throw new TypeError(`from must be an array of node IDs (strings), got ${describeType(from)}`)
+  const bad = from.findIndex(n => typeof n !== 'string')
+  if (bad !== -1) throw new TypeError(`from must be an array of node IDs (strings), got one that holds ${describeType(from[bad])}`)
+}
+
 function found (value: Uint8Array): Uint8Array {
   const answer = new Uint8Array(value.byteLength + 1)
   answer[0] = FOUND
@@ -467,24 +581,43 @@ function found (value: Uint8Array): Uint8Array {
 function encodeKey (key: Key): Uint8Array {
   const bytes = typeof key === 'string' ? encoder.encode(key) : key
   const out = new Uint8Array(bytes.byteLength + 1)
-  out[0] = typeof key === 'string' ? 1 : 0
+  out[0] = typeof key === 'string' ? STRING_KEY : BYTES_KEY
   out.set(bytes, 1)
   return out
 }
 
-function decodeKey (data: Uint8Array): Key {
-  if (data.byteLength === 0) throw new Error('empty key')
-  return data[0] === 1 ? decoder.decode(data.subarray(1)) : new Uint8Array(data.subarray(1)) // a copy: `data` may be a Buffer, whose slice() is a view
-}
-
 /** A Map key for `key`: strings and bytes never collide. */
 function keyId (key: Key): string {
-  if (typeof key === 'string') return 's' + key
-  let hex = 'b'
-  for (const b of key) hex += (b < 16 ? '0' : '') + b.toString(16)
-  return hex
+  return typeof key === 'string' ? 's' + key : 'b' + hex(key)
 }
 
+/** The two ASCII hex digits of each byte value, at 2 * value. */
+const HEX_DIGITS = new Uint8Array(512)
+for (let b = 0; b < 256; b++) {
+  HEX_DIGITS[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4)
+  HEX_DIGITS[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15)
+}
+
+/**
+ * Lower-case hex of `bytes`, written into one buffer and decoded once: building it a string per
+ * byte costs a string and a concatenation per byte (96 ms and tens of MB of garbage for 1 MiB),
+ * and an id is made on every fetch and every request served.
+ */
+function hex (bytes: Uint8Array): string {
+  const out = new Uint8Array(2 * bytes.byteLength)
+  for (let i = 0; i < bytes.byteLength; i++) {
+    const d = 2 * bytes[i]
+    out[2 * i] = HEX_DIGITS[d]
+    out[2 * i + 1] = HEX_DIGITS[d + 1]
+  }
+  return decoder.decode(out)
+}
+
+/** Bytes (or characters) of a key shown in an error message. */
+const DESCRIBED = 32
+
+/** `key` for an error message: at most its first DESCRIBED bytes or characters, so that a message stays short. */
 function describe (key: Key): string {
-  return typeof key === 'string' ? JSON.stringify(key) : `key 0x${keyId(key).slice(1)}`
+  if (typeof key === 'string') return key.length <= DESCRIBED ? JSON.stringify(key) : `${JSON.stringify(key.slice(0, DESCRIBED))}... (${key.length} characters)`
+  return `key 0x${hex(key.subarray(0, DESCRIBED))}${key.byteLength <= DESCRIBED ? '' : `... (${key.byteLength} bytes)`}`
 }

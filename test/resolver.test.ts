@@ -173,7 +173,7 @@ describe('resolver on four nodes', () => {
       assert.equal(str(await r.a.fetch('k', { from: ['b'] })), 'b:k')
       let s = r.a.stats()
       assert.deepEqual([s.fetches, s.hits, s.misses, s.networkRequests], [2, 1, 1, 1])
-      assert.deepEqual(s.cache, { entries: 1, bytes: 3 })
+      assert.deepEqual(s.cache, { entries: 1, bytes: 3 + 2 }) // the value 'b:k' and its key's id 'sk'
       // b produced it once and serves it from its cache
       assert.equal(str(await r.c.fetch('k', { from: ['b'] })), 'b:k')
       assert.equal(backend.of('b', 'k'), 1)
@@ -227,7 +227,7 @@ describe('resolver on four nodes', () => {
       for (const k of ['k1', 'k2', 'k3']) await r.a.fetch(k, { from: ['b'] })
       await r.a.fetch('k1', { from: ['b'] }) // a hit: k1 is now the most recently used
       await r.a.fetch('k4', { from: ['b'] }) // evicts k2
-      assert.deepEqual(r.a.stats().cache, { entries: 3, bytes: 12 })
+      assert.deepEqual(r.a.stats().cache, { entries: 3, bytes: 3 * (4 + 3) }) // values 'b:kN' and key ids 'skN'
       const before = r.a.stats().networkRequests
       for (const k of ['k1', 'k3', 'k4']) await r.a.fetch(k, { from: ['b'] })
       assert.equal(r.a.stats().networkRequests, before)
