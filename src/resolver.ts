@@ -60,8 +60,10 @@ export interface ResolverOptions {
   maxPendingFetches?: number
   /** Callers waiting on one key; one more fails `busy`. Default 1,024. */
   maxWaitersPerKey?: number
-  /** Requests served at once per member (the channel's `maxConcurrentRequests`); more are answered `busy`. Default 16. */
+  /** Requests served at once per member (the channel's `maxConcurrentRequests`); more wait (`maxQueuedProduce`). Default 16. */
   maxConcurrentProduce?: number
+  /** Requests per member waiting their turn (the channel's `maxQueuedRequests`); one more is answered `busy`. Default 1,024. */
+  maxQueuedProduce?: number
   /** The channel's priority. Default 4. */
   priority?: number
 }
@@ -117,7 +119,7 @@ export interface ResolverStats {
 
 /** What a resolver needs of the network: the public API of ConsensusNet. */
 export interface ResolverNet {
-  channel: (name: string, options: { priority: number, maxConcurrentRequests: number, requestTimeout: number }) => Channel
+  channel: (name: string, options: { priority: number, maxConcurrentRequests: number, maxQueuedRequests: number | undefined, requestTimeout: number }) => Channel
   members: () => NodeId[]
   readonly nodeId: NodeId | undefined
   /** `members()` and `stats()` may be called. */
@@ -128,6 +130,8 @@ export interface ResolverNet {
 
 const TIMEOUT = 5_000
 const MAX_KEY_SIZE = 1024
+/** The largest `maxKeySize`: a key id (hex, two characters a byte) stays under V8's 16,384-character string hash. */
+const MAX_KEY_ROOM = 8191
 const MAX_PENDING_FETCHES = 1024
 const MAX_WAITERS_PER_KEY = 1024
 /** Weight of a new sample in a member's moving average. */
@@ -215,10 +219,13 @@ export class Resolver {
     this.#attempts = options.attempts === undefined ? Infinity : positiveInt('attempts', options.attempts)
     this.#maxPendingFetches = positiveInt('maxPendingFetches', options.maxPendingFetches ?? MAX_PENDING_FETCHES)
     this.#maxWaitersPerKey = positiveInt('maxWaitersPerKey', options.maxWaitersPerKey ?? MAX_WAITERS_PER_KEY)
-    const keyRoom = maxMessageSize - 1
+    // V8 hashes a string of more than 16,383 characters by its length alone: ids of longer keys
+    // (hex: two characters a byte) would all collide in the maps
+    const keyRoom = Math.min(maxMessageSize - 1, MAX_KEY_ROOM)
     this.#maxKeySize = options.maxKeySize === undefined ? Math.max(0, Math.min(MAX_KEY_SIZE, keyRoom)) : positiveInt('maxKeySize', options.maxKeySize)
-    if (this.#maxKeySize > keyRoom) throw new RangeError(`maxKeySize must not exceed maxMessageSize - 1 (${keyRoom}): a request is one type byte and the key; got ${this.#maxKeySize}`)
+    if (this.#maxKeySize > keyRoom) throw new RangeError(`maxKeySize must not exceed ${keyRoom} (maxMessageSize - 1, and at most ${MAX_KEY_ROOM}): a request is one type byte and the key; got ${this.#maxKeySize}`)
     const maxConcurrentRequests = positiveInt('maxConcurrentProduce', options.maxConcurrentProduce ?? 16)
+    const maxQueuedRequests = options.maxQueuedProduce // checked by the channel
     this.name = name
     this.#net = net
     this.#o = options
@@ -226,6 +233,7 @@ export class Resolver {
     this.channel = net.channel(name, {
       priority: options.priority ?? 4, // checked by the channel
       maxConcurrentRequests,
+      maxQueuedRequests,
       requestTimeout: this.#timeout
     })
     this.channel.handle(this.#serve)

@@ -56,6 +56,20 @@ describe('resolver limits on two nodes', () => {
     assert.equal(rb.stats().rejected, 4)
   })
 
+  it('1,024 keys fetched at once with default options are all served: the member queues what it cannot produce at once', async () => {
+    b.resolver('burst', { produce: async key => { await new Promise(resolve => setImmediate(resolve)); return text(String(key)) } })
+    const ra = a.resolver('burst', { produce: () => undefined })
+    const keys = Array.from({ length: 1024 }, (_, i) => `k${i}`)
+    const values = await Promise.all(keys.map(async k => ra.fetch(k)))
+    assert.deepEqual(values.map(str), keys)
+    assert.deepEqual([ra.stats().timedOut, ra.stats().busy, b.channel('burst').stats().requests.rejectedBusy], [0, 0, 0])
+  })
+
+  it('maxKeySize is at most 8,191: longer key ids would all hash alike in V8', () => {
+    assert.throws(() => a.resolver('too-long-keys', { produce: () => undefined, maxKeySize: 8192 }), RangeError)
+    a.resolver('long-keys', { produce: () => undefined, maxKeySize: 8191 })
+  })
+
   it('fetch of a key over maxKeySize rejects RangeError before anything is counted or sent; invalidate throws it', async () => {
     const ra = a.resolver('fetch-limits', { produce: () => undefined, maxKeySize: 16 })
     b.resolver('fetch-limits', { produce: recording('b').produce, maxKeySize: 16 })
@@ -172,7 +186,7 @@ describe('resolver options', () => {
       [{ maxKeySize: 0 }],
       [{ maxKeySize: 1.5 }],
       // a request is the type byte and the key, within maxMessageSize
-      [{ maxKeySize: 512 }, /maxKeySize must not exceed maxMessageSize - 1 \(511\)/],
+      [{ maxKeySize: 512 }, /maxKeySize must not exceed 511 \(maxMessageSize - 1/],
       [{ attempts: 0 }, /attempts must be a positive integer/],
       [{ maxPendingFetches: Infinity }, /maxPendingFetches/],
       [{ maxWaitersPerKey: -1 }, /maxWaitersPerKey/],

@@ -367,7 +367,7 @@ describe('resolver on four nodes', () => {
     it('a busy member is skipped at once when another member has the value', async () => {
       const backend = new Backend()
       backend.hold('b', 'hold')
-      const r = open(nets, 'next-busy', node => ({ produce: backend.produce(node), hedge: false, timeout: 10_000, maxConcurrentProduce: 1 }))
+      const r = open(nets, 'next-busy', node => ({ produce: backend.produce(node), hedge: false, timeout: 10_000, maxConcurrentProduce: 1, maxQueuedProduce: 0 }))
       const held = r.a.fetch('hold', { from: ['b'] })
       await backend.reached(1, 'b', 'hold')
       // b has no sample yet (its one request is pending) and comes first in `from`
@@ -525,10 +525,10 @@ describe('resolver on four nodes', () => {
       assert.deepEqual([s.busy, s.networkRequests], [2, 3])
     })
 
-    it('concurrent produce calls per member are bounded: one more is answered busy by the channel', async () => {
+    it('concurrent produce calls per member are bounded: past maxConcurrentProduce and maxQueuedProduce, one more is answered busy by the channel', async () => {
       const backend = new Backend()
       for (const k of ['k1', 'k2']) backend.hold('b', k)
-      const r = open(nets, 'bounds-produce', node => ({ produce: backend.produce(node), hedge: false, maxConcurrentProduce: 2 }))
+      const r = open(nets, 'bounds-produce', node => ({ produce: backend.produce(node), hedge: false, maxConcurrentProduce: 2, maxQueuedProduce: 0 }))
       const held = [r.a.fetch('k1', { from: ['b'] }), r.a.fetch('k2', { from: ['b'] })]
       await backend.reached(2, 'b')
       await rejectsWith(r.a.fetch('k3', { from: ['b'] }), 'timeout') // b alone, and busy
