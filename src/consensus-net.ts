@@ -24,7 +24,7 @@ import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
-import { nonNegativeInt, positiveInt } from './validate.ts'
+import { nonNegativeInt, positiveInt, timerMs } from './validate.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -46,7 +46,7 @@ export interface ConsensusNetInit {
   tentativeBufferSize?: number
   /** Bytes held per tentative peer. Default 4 MiB. */
   tentativeBufferBytes?: number
-  /** Reconnect backoff. Defaults: 50 ms initial, 5 s max, factor 2, jitter 0.2. */
+  /** Reconnect backoff. Defaults: 50 ms initial, 5 s max, factor 2, jitter 0.2; delays at most 2^31-1 ms (a timer's longest). */
   reconnect?: Partial<ReconnectOptions>
   /** Queued messages are packed into writes of up to this many bytes. Default 256 KiB. */
   maxWriteBytes?: number
@@ -59,7 +59,7 @@ export interface ConsensusNetInit {
   /**
    * With a 1.1.0 peer: a member's link that reports nothing consumed for this many ms while we
    * wait on it is declared dead ('peer:down') and redialled on a new connection; an idle link is
-   * probed with a heartbeat every `deadLinkTimeout / 2`. 0 turns it off. Default 5 s.
+   * probed with a heartbeat every `deadLinkTimeout / 2`. 0 turns it off. Default 5 s; at most 2^31-1 ms.
    */
   deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
@@ -209,11 +209,11 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
     this.#maxBytesInFlight = positiveInt('maxBytesInFlight', init.maxBytesInFlight ?? defaults.MAX_BYTES_IN_FLIGHT)
-    this.#deadLinkTimeout = nonNegativeInt('deadLinkTimeout', init.deadLinkTimeout ?? defaults.DEAD_LINK_TIMEOUT)
+    this.#deadLinkTimeout = timerMs('deadLinkTimeout', nonNegativeInt('deadLinkTimeout', init.deadLinkTimeout ?? defaults.DEAD_LINK_TIMEOUT), 0)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
     const r = this.#reconnect = {
-      initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
-      maxDelay: init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY,
+      initialDelay: timerMs('reconnect.initialDelay', init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY),
+      maxDelay: timerMs('reconnect.maxDelay', init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY),
       factor: init.reconnect?.factor ?? defaults.RECONNECT_FACTOR,
       jitter: init.reconnect?.jitter ?? defaults.RECONNECT_JITTER
     }
