@@ -64,6 +64,13 @@ export interface ConsensusNetInit {
   deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
   maxInboundStreams?: number
+  /**
+   * Of two members, the one with the higher peer ID waits this many ms for the other's connection
+   * (while no connection opens on the node) before it dials itself; 0: it dials at once (two
+   * members dialling each other at the same moment may then keep two connections). Default
+   * 1,000; at most 2^31-1.
+   */
+  dialGrace?: number
 }
 
 export interface ConsensusNetComponents {
@@ -237,7 +244,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       sendBufferBytes: this.#sendBufferBytes
     }
     this.#router = new Router(this.#routerHost())
-    this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager)
+    const dialGrace = timerMs('dialGrace', init.dialGrace ?? defaults.DIAL_GRACE, 0)
+    this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager, dialGrace)
   }
 
   #routerHost (): RouterHost {

@@ -75,12 +75,18 @@ describe('errors', () => {
       [{ reconnect: { initialDelay: NaN } }, 'reconnect.initialDelay'],
       [{ deadLinkTimeout: 2 ** 31 }, 'deadLinkTimeout'],
       [{ deadLinkTimeout: Infinity }, 'deadLinkTimeout'],
-      [{ deadLinkTimeout: -1 }, 'deadLinkTimeout']
+      [{ deadLinkTimeout: -1 }, 'deadLinkTimeout'],
+      [{ dialGrace: 2 ** 31 }, 'dialGrace'],
+      [{ dialGrace: Infinity }, 'dialGrace'],
+      [{ dialGrace: -1 }, 'dialGrace'],
+      [{ dialGrace: NaN }, 'dialGrace']
     ]
     for (const [init, name] of cases) {
       await assert.rejects(createConsensusNet(init), (err: any) => err instanceof RangeError && err.message.includes(name), `${JSON.stringify(init)} was accepted`)
     }
-    const net = await createConsensusNet({ reconnect: { initialDelay: 2 ** 31 - 1, maxDelay: 2 ** 31 - 1 }, deadLinkTimeout: 2 ** 31 - 1 })
-    await net.stop()
+    for (const dialGrace of [0, 2 ** 31 - 1]) {
+      const net = await createConsensusNet({ reconnect: { initialDelay: 2 ** 31 - 1, maxDelay: 2 ** 31 - 1 }, deadLinkTimeout: 2 ** 31 - 1, dialGrace })
+      await net.stop()
+    }
   })
 })
