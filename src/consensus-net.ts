@@ -274,6 +274,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     }
     if (this.#components.metrics != null) this.#router.requests.onSucceeded = registerMetrics(this.#components.metrics, this, this.#protocol)
     this.#dialOrder.start()
+    this.#components.events?.addEventListener('connection:open', this.#onConnectionOpen)
     if (this.#deadLinkTimeout > 0) {
       this.#linkTimer = setInterval(() => {
         const now = Date.now()
@@ -290,6 +291,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       this.#status = 'stopped'
       clearInterval(this.#linkTimer)
       this.#dialOrder.stop()
+      this.#components.events?.removeEventListener('connection:open', this.#onConnectionOpen)
       for (const state of this.#members.values()) state.out.close()
       this.#members.clear()
       this.#router.stop()
@@ -572,6 +574,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const state = node == null ? undefined : this.#members.get(node)
     if (state?.out instanceof Dispatcher) this.#attach(receiver, state)
     else this.#tentative.hold(receiver)
+  }
+
+  /** A member's connection opened (either direction): it is reachable, so its Dispatcher stops waiting out a backoff. */
+  readonly #onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const node = this.#membership.nodeByPeer.get(evt.detail.remotePeer.toString())
+    const out = node === undefined ? undefined : this.#members.get(node)?.out
+    if (out instanceof Dispatcher) out.connectionOpened()
   }
 
   /** `receiver` delivers as `state`'s member from now on; a newer stream replaces an older one. */

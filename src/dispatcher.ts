@@ -26,7 +26,10 @@
  * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
  * from its 'close' event, and redials with capped exponential backoff and jitter. The backoff is
  * reset by a stream that stayed open STABLE_STREAM_MS, so a peer that accepts and at once resets
- * (it does not count us as a member, say) is retried ever more slowly. Messages queued while
+ * (it does not count us as a member, say) is retried ever more slowly. A connection with the
+ * member opening (it restarted and dialled us, say) ends a backoff wait at once and resets the
+ * backoff: the member is back, and our messages to it must not wait out a delay meant for a
+ * member that was gone. Messages queued while
  * disconnected are written after the reconnect. Delivery is at-most-once: a message handed to a
  * stream that then dies is lost.
  */
@@ -102,6 +105,8 @@ export class Dispatcher {
   /** Aborts the current dial or backoff wait. */
   #attempt = new AbortController()
   #failures = 0
+  /** The loop sleeps its reconnect backoff (aborting `#attempt` ends it). */
+  #backingOff = false
   #nextAddr = 0
   /** The member moved: until a stream opens, dial new connections, not one left from the old address. */
   #force = false
@@ -166,6 +171,17 @@ export class Dispatcher {
     this.#attempt.abort()
   }
 
+  /**
+   * A connection with the member opened, whichever side dialled: if the loop sleeps its backoff,
+   * the wait ends now and the failures are forgotten. A dial in progress is left alone
+   * (dial-order.ts already reacts to the connection).
+   */
+  connectionOpened (): void {
+    if (!this.#backingOff) return
+    this.#failures = 0
+    this.#attempt.abort()
+  }
+
   /** Stops for good: resets the stream, cancels dial and backoff, discards the lanes. */
   close (): void {
     if (this.#closed) return
@@ -210,7 +226,9 @@ export class Dispatcher {
           if (Date.now() - since >= STABLE_STREAM_MS) this.#failures = 0
         }
       }
+      this.#backingOff = true
       await sleep(backoffDelay(this.#failures++, this.#init.reconnect), attempt.signal)
+      this.#backingOff = false
     }
   }
 

@@ -7,7 +7,7 @@ import { Dispatcher } from '../src/dispatcher.ts'
 import { FrameDecoder } from '../src/framing.ts'
 import { DEFAULT_CHANNEL } from '../src/lanes.ts'
 import { CONTROL_LANE } from '../src/router.ts'
-import { seq, seqOf, withTimeout } from './helpers.ts'
+import { seq, seqOf, waitUntil, withTimeout } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
 class FakeStream extends EventTarget {
@@ -61,6 +61,8 @@ interface SetupInit {
   dialed?: (s: FakeStream) => void
   /** Dials to addresses for which this is true fail. */
   refuse?: (addr: string) => boolean
+  /** Awaited by each dial before it connects: a dial in progress, with its signal. */
+  gate?: (signal: AbortSignal) => Promise<void>
 }
 
 interface Dial { addr: string, force: boolean }
@@ -83,6 +85,7 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async (addr, options) => {
       dials.push({ addr: addr.toString(), force: options.force === true })
+      await init.gate?.(options.signal)
       if (init.refuse?.(addr.toString()) === true) throw new Error('connection refused')
       const s = new FakeStream()
       streams.push(s)
@@ -253,6 +256,32 @@ describe('Dispatcher connection loop', () => {
     assert.ok(streams.length >= 2 && streams.length <= 7, `dials: ${streams.length}`)
     assert.equal(events.filter(e => e === 'up').length, streams.length)
     assert.equal(d.reconnects, streams.length - 1)
+  })
+
+  it('a connection with the member opening ends a backoff wait at once and forgets the failures', async () => {
+    // delays 10 ms, 300 ms, then 9 s: after three failed streams the loop sleeps 9 s
+    const { d, streams } = setup({ reconnect: { initialDelay: 10, maxDelay: 60_000, factor: 30, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
+    await waitUntil(() => streams.length === 3, 5_000, 'three dials')
+    await tick()
+    d.connectionOpened()
+    // at once, and from the first delay again (10 ms, 300 ms): without the reset the fourth
+    // failure would wait a minute
+    await waitUntil(() => streams.length >= 5, 5_000, 'two more dials')
+    d.close()
+  })
+
+  it('a connection opening leaves a dial in progress alone', async () => {
+    let release: () => void = () => {}
+    const signals: AbortSignal[] = []
+    const { d, up } = setup({ gate: async signal => { signals.push(signal); await new Promise<void>(resolve => { release = resolve }) } })
+    const opened = up()
+    await waitUntil(() => signals.length === 1, 5_000, 'the dial to start')
+    d.connectionOpened()
+    assert.equal(signals[0].aborted, false)
+    release()
+    await opened
+    assert.equal(signals.length, 1)
+    d.close()
   })
 
   it('does not count a stream that closed before it could be used as a reconnect', async () => {
