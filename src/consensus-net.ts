@@ -524,6 +524,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   }
 
   #newDispatcher (member: Member): Dispatcher {
+    // the connection each stream was opened on, for a dead link's abort
+    const connections = new WeakMap<Stream, Connection>()
     const dispatcher: Dispatcher = new Dispatcher({
       node: member.node,
       addrs: member.addrs,
@@ -534,8 +536,14 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       deadLinkTimeout: this.#deadLinkTimeout,
       session: this.#session,
       reconnect: this.#reconnect,
-      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async (signal, onProgress) =>
-        this.#components.connectionManager.openStream(addr, this.#protocols(), { signal, force, onProgress })),
+      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async (signal, onProgress) => {
+        // what connectionManager.openStream does, keeping the connection
+        const connection = await this.#components.connectionManager.openConnection(addr, { signal, force, onProgress })
+        const stream = await connection.newStream(this.#protocols(), { signal, onProgress })
+        connections.set(stream, connection)
+        return stream
+      }),
+      abortConnection: (stream, err) => { connections.get(stream)?.abort(err) },
       channelProtocol: this.#channelProtocol,
       onUp: node => {
         this.#up++

@@ -18,7 +18,8 @@
  * The same reports carry acknowledgements of reliable channels (FRAME_ACK): the first write on a
  * new stream starts with this node's session (FRAME_HELLO) and writes every unacknowledged
  * message again first. A link that reports nothing while we wait on it for `deadLinkTimeout` is
- * dead: the stream is reset and the member redialled on a new connection. An idle link is probed
+ * dead: its whole connection is aborted (a peer that never reports would otherwise collect one
+ * connection per timeout) and the member redialled on a new one. An idle link is probed
  * with a heartbeat (FRAME_PING) every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`, so a busy one pays nothing; a new
  * stream writes nothing until it has something to say. Backpressure waits on the stream's 'drain'
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
@@ -66,6 +67,12 @@ export interface DispatcherInit {
    * connection even if one is open. DialSupersededError: the member's own connection opened first.
    */
   dial: (addr: Multiaddr, options: { signal: AbortSignal, force: boolean }) => Promise<Stream>
+  /**
+   * Aborts the connection a stream from `dial` runs on (its streams with it): a dead link is dead
+   * both ways, and a connection left open would be one more with every redial. Without it only
+   * the stream is reset.
+   */
+  abortConnection?: (stream: Stream, err: Error) => void
   /** The protocol ID that means a stream speaks 1.1.0 (channels and requests). */
   channelProtocol: string
   /** The outgoing stream opened / closed. */
@@ -299,8 +306,10 @@ export class Dispatcher {
     if (this.#written > this.#consumed) {
       if (now - this.#progressAt < timeout) return
       this.#init.log('link to %s is dead: nothing consumed for %d ms', this.node, now - this.#progressAt)
-      this.#force = true // libp2p may hold the dead connection as open: redial on a new one
-      stream.abort(new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`))
+      this.#force = true // redial on a new connection, not on another one libp2p holds to the member
+      const err = new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`)
+      this.#init.abortConnection?.(stream, err)
+      stream.abort(err) // if the connection was not found
     } else if (now - this.#writtenAt >= timeout / HEARTBEATS_PER_TIMEOUT && stream.writeStatus === 'writable') {
       // counted in flight like any other write; led by HELLO if it is the stream's first
       const ok = this.#send(stream, this.#helloPending ? this.#helloPing : PING)
