@@ -116,6 +116,11 @@ export interface MemberStats {
   sent: number
   /** Dropped from a send queue (oldest first), refused by a closing stream, or on a channel a 1.0.0 member does not have. */
   dropped: number
+  /**
+   * Messages written to a stream that died before the member reported reading them (1.1.0 only;
+   * not on reliable channels); may include some that did arrive.
+   */
+  lost: number
   /** Outgoing streams re-opened after one was lost. */
   reconnects: number
   /** Messages delivered from this member, held ones included once promoted. */
@@ -487,11 +492,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       const out = state.out
       let sent = 0
       let dropped = 0
+      let lost = 0
       for (const lane of out.lanes.ordered) {
         sent += lane.sent
         dropped += lane.dropped
+        lost += lane.lost
       }
-      members[node] = { connected: out.connected, queued: out.lanes.queued, sent, dropped, reconnects: out.reconnects, received: state.received }
+      members[node] = { connected: out.connected, queued: out.lanes.queued, sent, dropped, lost, reconnects: out.reconnects, received: state.received }
     }
     const t = this.#tentative
     return {

@@ -32,7 +32,11 @@
  * backoff: the member is back, and our messages to it must not wait out a delay meant for a
  * member that was gone. Messages queued while
  * disconnected are written after the reconnect. Delivery is at-most-once: a message handed to a
- * stream that then dies is lost.
+ * stream that then dies is lost. On a 1.1.0 stream such losses are counted (`lost`): each write
+ * that carried messages is remembered until the receiver's FLOW covers it, and when the stream
+ * dies the messages of every write not covered count as lost (a write partly consumed counts
+ * whole, so `lost` may include messages that did arrive). A 1.0.0 peer reports nothing: there,
+ * nothing is counted.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
@@ -42,7 +46,7 @@ import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from './framing.ts'
-import { DEFAULT_CHANNEL, Envelope, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
+import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
 import type { Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -269,12 +273,16 @@ export class Dispatcher {
       else for (const chunk of data) ok &&= flow.push(chunk)
       if (!ok) stream.abort(flow.error!)
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
-      else this.#flush()
+      else {
+        this.#confirm(this.#consumed)
+        this.#flush()
+      }
     }
     await new Promise<void>(resolve => {
       stream.addEventListener('close', () => {
         stream.removeEventListener('drain', this.#onDrain)
         stream.removeEventListener('message', onMessage)
+        if (this.#channels) this.#countLost()
         this.#stream = undefined
         this.#awaitingDrain = false
         this.#init.onDown(this.node)
@@ -476,11 +484,31 @@ export class Dispatcher {
     }
   }
 
-  /** Counts the write just made (or refused) and tells envelope owners. */
+  /**
+   * `lost`, on a 1.1.0 stream: the writes that carried messages of lanes that are not reliable and
+   * that the receiver has not reported consumed, oldest first from `#writeHead`: where each ends
+   * in the stream and how many lanes it carried messages of; per such lane, from `#markHead`, the
+   * lane and its `onStream` after that write (which becomes its `confirmed` once FLOW covers the
+   * write). Per write, not per message; as many writes as are in flight.
+   */
+  readonly #writeEnd: number[] = []
+  readonly #writeLanes: number[] = []
+  #writeHead = 0
+  readonly #markLane: Lane[] = []
+  readonly #markCount: number[] = []
+  #markHead = 0
+
+  /** Counts the write just made (or refused) and tells envelope owners; on a 1.1.0 stream remembers what it carried until FLOW covers it. */
   #settle (written: boolean): void {
+    const track = written && this.#channels
+    const marks = this.#markLane.length
     for (const lane of this.#touched) {
-      if (written) lane.sent += lane.writing
-      else if (!lane.spec.reliable) lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
+      if (written) {
+        lane.sent += lane.writing
+        if (track && !lane.spec.reliable) this.#carried(lane, lane.writing, marks)
+      } else if (!lane.spec.reliable) {
+        lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
+      }
       lane.writing = 0
     }
     const envelopes = this.#envelopes
@@ -489,6 +517,7 @@ export class Dispatcher {
       const lane = this.#envelopeLanes[i]
       if (written) {
         lane.sent++
+        if (track && !lane.spec.reliable && isMessage(e)) this.#carried(lane, 1, marks)
         e.owner?.written?.(e)
       } else {
         lane.dropped++
@@ -498,6 +527,69 @@ export class Dispatcher {
     this.#touched.length = 0
     envelopes.length = 0
     this.#envelopeLanes.length = 0
+    const lanes = this.#markLane
+    if (lanes.length > marks) {
+      for (let i = marks; i < lanes.length; i++) this.#markCount.push(lanes[i].onStream)
+      this.#writeEnd.push(this.#written)
+      this.#writeLanes.push(lanes.length - marks)
+    }
+  }
+
+  /** The write being settled carried `n` messages of `lane` (entries of this write start at `from`). */
+  #carried (lane: Lane, n: number, from: number): void {
+    lane.onStream += n
+    const lanes = this.#markLane
+    for (let i = from; i < lanes.length; i++) if (lanes[i] === lane) return
+    lanes.push(lane)
+  }
+
+  /** The receiver reported `consumed` bytes: the writes that end within them are confirmed. */
+  #confirm (consumed: number): void {
+    const ends = this.#writeEnd
+    let w = this.#writeHead
+    if (w === ends.length || ends[w] > consumed) return
+    const counts = this.#writeLanes
+    const lanes = this.#markLane
+    const marks = this.#markCount
+    let m = this.#markHead
+    do {
+      for (let k = counts[w]; k > 0; k--, m++) lanes[m].confirmed = marks[m]
+      w++
+    } while (w < ends.length && ends[w] <= consumed)
+    if (w === ends.length) {
+      this.#forgetWrites()
+      return
+    }
+    this.#writeHead = w
+    this.#markHead = m
+    // a receiver that always lags keeps some writes unconfirmed: drop the confirmed ones now and then
+    if (w >= 1024 && w * 2 >= ends.length) {
+      ends.splice(0, w)
+      counts.splice(0, w)
+      lanes.splice(0, m)
+      marks.splice(0, m)
+      this.#writeHead = 0
+      this.#markHead = 0
+    }
+  }
+
+  /** The stream died: the messages of every write its receiver did not report consumed are lost (a write partly consumed counts whole). */
+  #countLost (): void {
+    for (const lane of this.lanes.ordered) {
+      lane.lost += lane.onStream - lane.confirmed
+      lane.onStream = 0
+      lane.confirmed = 0
+    }
+    this.#forgetWrites()
+  }
+
+  #forgetWrites (): void {
+    this.#writeEnd.length = 0
+    this.#writeLanes.length = 0
+    this.#markLane.length = 0
+    this.#markCount.length = 0
+    this.#writeHead = 0
+    this.#markHead = 0
   }
 
   /**
