@@ -361,6 +361,29 @@ describe('Dispatcher: messages lost with a dying stream', () => {
     d.close()
   })
 
+  it('keeps counting right while the receiver always lags one write behind, over thousands of writes', async () => {
+    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const s = await up()
+    // each write carries 1, 2 and 3 messages of three lanes, always in this order (priorities 0, 4, 6)
+    const urgent = d.lanes.open({ ...spec(1, false), priority: 0 })
+    const bulk = d.lanes.open({ ...spec(2, false), priority: 6 })
+    const writes = 3000
+    for (let i = 0; i < writes; i++) {
+      urgent.push(seq(i))
+      for (let k = 0; k < 2; k++) d.send(seq(i))
+      for (let k = 0; k < 3; k++) bulk.push(seq(i))
+      d.schedule()
+      await tick()
+      const ends = s.ends()
+      if (ends.length >= 2) s.flow(ends[ends.length - 2]) // every write but the last one confirmed
+    }
+    assert.equal(s.writes.length, writes)
+    s.remoteClose()
+    assert.deepEqual([urgent.lost, d.default.lost, bulk.lost], [1, 2, 3])
+    assert.deepEqual([urgent.sent, d.default.sent, bulk.sent], [writes, 2 * writes, 3 * writes])
+    d.close()
+  })
+
   it('counts nothing on a 1.0.0 stream: its receiver reports nothing', async () => {
     const { d, up } = setup()
     const s = await up()
