@@ -91,6 +91,11 @@ export interface ChannelMemberStats {
   sent: number
   /** Dropped from a full lane (oldest first), in a write the stream refused, or because the member speaks only 1.0.0. */
   dropped: number
+  /**
+   * Messages written to a stream that died before the member reported reading them (1.1.0 only);
+   * may include some that did arrive. Always 0 on a reliable channel, which writes them again.
+   */
+  lost: number
   /** Replaced in the lane by a newer message with the same key. */
   superseded: number
   /** Not written: their deadline passed while they were queued. */

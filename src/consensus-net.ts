@@ -50,7 +50,7 @@ export interface ConsensusNetInit {
   tentativeBufferSize?: number
   /** Bytes held per tentative peer. Default 4 MiB. */
   tentativeBufferBytes?: number
-  /** Reconnect backoff. Defaults: 50 ms initial, 5 s max, factor 2, jitter 0.2. */
+  /** Reconnect backoff. Defaults: 50 ms initial, 5 s max, factor 2, jitter 0.2; delays at most 2^31-1 ms (a timer's longest). */
   reconnect?: Partial<ReconnectOptions>
   /** Queued messages are packed into writes of up to this many bytes. Default 256 KiB. */
   maxWriteBytes?: number
@@ -63,7 +63,7 @@ export interface ConsensusNetInit {
   /**
    * With a 1.1.0 peer: a member's link that reports nothing consumed for this many ms while we
    * wait on it is declared dead ('peer:down') and redialled on a new connection; an idle link is
-   * probed with a heartbeat every `deadLinkTimeout / 2`. 0 turns it off. Default 5 s.
+   * probed with a heartbeat every `deadLinkTimeout / 2`. 0 turns it off. Default 5 s; at most 2^31-1 ms.
    */
   deadLinkTimeout?: number
   /** Inbound streams of the protocol allowed per connection. Default 8. */
@@ -73,6 +73,13 @@ export interface ConsensusNetInit {
    * wire format 3 times within a minute; 0 turns that off. Default 10 min.
    */
   blockDuration?: number
+  /**
+   * Of two members, the one with the higher peer ID waits this many ms for the other's connection
+   * (while no connection opens on the node) before it dials itself; 0: it dials at once (two
+   * members dialling each other at the same moment may then keep two connections). Default
+   * 1,000; at most 2^31-1.
+   */
+  dialGrace?: number
 }
 
 export interface ConsensusNetComponents {
@@ -122,6 +129,11 @@ export interface MemberStats {
   sent: number
   /** Dropped from a send queue (oldest first), refused by a closing stream, or on a channel a 1.0.0 member does not have. */
   dropped: number
+  /**
+   * Messages written to a stream that died before the member reported reading them (1.1.0 only;
+   * not on reliable channels); may include some that did arrive.
+   */
+  lost: number
   /** Outgoing streams re-opened after one was lost. */
   reconnects: number
   /** Messages delivered from this member, held ones included once promoted. */
@@ -232,11 +244,11 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (this.#maxMessageSize > this.#sendBufferBytes) throw new RangeError(`maxMessageSize (${this.#maxMessageSize}) must not exceed sendBufferBytes (${this.#sendBufferBytes})`)
     this.#maxWriteBytes = positiveInt('maxWriteBytes', init.maxWriteBytes ?? defaults.MAX_WRITE_BYTES)
     this.#maxBytesInFlight = positiveInt('maxBytesInFlight', init.maxBytesInFlight ?? defaults.MAX_BYTES_IN_FLIGHT)
-    this.#deadLinkTimeout = nonNegativeInt('deadLinkTimeout', init.deadLinkTimeout ?? defaults.DEAD_LINK_TIMEOUT)
+    this.#deadLinkTimeout = timerMs('deadLinkTimeout', nonNegativeInt('deadLinkTimeout', init.deadLinkTimeout ?? defaults.DEAD_LINK_TIMEOUT), 0)
     this.#maxInboundStreams = positiveInt('maxInboundStreams', init.maxInboundStreams ?? defaults.MAX_INBOUND_STREAMS)
     const r = this.#reconnect = {
-      initialDelay: init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY,
-      maxDelay: init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY,
+      initialDelay: timerMs('reconnect.initialDelay', init.reconnect?.initialDelay ?? defaults.RECONNECT_INITIAL_DELAY),
+      maxDelay: timerMs('reconnect.maxDelay', init.reconnect?.maxDelay ?? defaults.RECONNECT_MAX_DELAY),
       factor: init.reconnect?.factor ?? defaults.RECONNECT_FACTOR,
       jitter: init.reconnect?.jitter ?? defaults.RECONNECT_JITTER
     }
@@ -260,7 +272,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       sendBufferBytes: this.#sendBufferBytes
     }
     this.#router = new Router(this.#routerHost())
-    this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager)
+    const dialGrace = timerMs('dialGrace', init.dialGrace ?? defaults.DIAL_GRACE, 0)
+    this.#dialOrder = new DialOrder(components.peerId, components.events, components.connectionManager, dialGrace)
     this.#blockDuration = timerMs('blockDuration', init.blockDuration ?? BLOCK_DURATION, 0)
     this.#blocklist = new Blocklist({ blocked: this.#enforceBlock, unblocked: this.#liftBlock })
   }
@@ -515,11 +528,13 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       const out = state.out
       let sent = 0
       let dropped = 0
+      let lost = 0
       for (const lane of out.lanes.ordered) {
         sent += lane.sent
         dropped += lane.dropped
+        lost += lane.lost
       }
-      setOwn(members, node, { connected: out.connected, queued: out.lanes.queued, sent, dropped, reconnects: out.reconnects, received: state.received })
+      setOwn(members, node, { connected: out.connected, queued: out.lanes.queued, sent, dropped, lost, reconnects: out.reconnects, received: state.received })
     }
     const t = this.#tentative
     return {
@@ -593,12 +608,21 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (out instanceof Dispatcher) out.unblock()
   }
 
-  /** A connection from a blocked peer opened (no gater of ours refused it): close it. */
+  /**
+   * A connection opened (either direction). A blocked peer's is closed (no gater of ours refused
+   * it); a member's means it is reachable, so its Dispatcher stops waiting out a backoff.
+   */
   readonly #onConnection = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
-    if (!this.#blocklist.has(connection.remotePeer.toString())) return
-    this.#refused++
-    connection.abort(new Error('blocked'))
+    const peer = connection.remotePeer.toString()
+    if (this.#blocklist.has(peer)) {
+      this.#refused++
+      connection.abort(new Error('blocked'))
+      return
+    }
+    const node = this.#membership.nodeByPeer.get(peer)
+    const out = node === undefined ? undefined : this.#members.get(node)?.out
+    if (out instanceof Dispatcher) out.connectionOpened()
   }
 
   #gater (): ConsensusNetGater | undefined {
@@ -627,6 +651,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   }
 
   #newDispatcher (member: Member): Dispatcher {
+    // the connection each stream was opened on, for a dead link's abort
+    const connections = new WeakMap<Stream, Connection>()
     const dispatcher: Dispatcher = new Dispatcher({
       node: member.node,
       addrs: member.addrs,
@@ -637,8 +663,14 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       deadLinkTimeout: this.#deadLinkTimeout,
       session: this.#session,
       reconnect: this.#reconnect,
-      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async (signal, onProgress) =>
-        this.#components.connectionManager.openStream(addr, this.#protocols(), { signal, force, onProgress })),
+      dial: async (addr, { signal, force }) => this.#dialOrder.dial(member.peerId, signal, force, async (signal, onProgress) => {
+        // what connectionManager.openStream does, keeping the connection
+        const connection = await this.#components.connectionManager.openConnection(addr, { signal, force, onProgress })
+        const stream = await connection.newStream(this.#protocols(), { signal, onProgress })
+        connections.set(stream, connection)
+        return stream
+      }),
+      abortConnection: (stream, err) => { connections.get(stream)?.abort(err) },
       channelProtocol: this.#channelProtocol,
       onUp: node => {
         this.#up++

@@ -29,6 +29,11 @@ export const RECONNECT_FACTOR = 2
 export const RECONNECT_JITTER = 0.2
 /** A stream that stayed open this long was a success: the next failure starts from initialDelay again. */
 export const STABLE_STREAM_MS = 1_000
+/**
+ * Of two members, the one with the higher peer ID waits this long for the other's connection
+ * (quiet: no connection opened on the node meanwhile) before it dials itself (dial-order.ts).
+ */
+export const DIAL_GRACE = 1_000
 /** A dial, protocol negotiation included, that takes longer fails (and is retried with backoff). */
 export const DIAL_TIMEOUT = 10_000
 

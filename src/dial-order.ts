@@ -4,15 +4,16 @@
  * one pair. So:
  * - the member with the lower peer ID (comparing the canonical string forms) dials at once; the
  *   other waits until that connection opens, and its stream rides it. If none comes, it dials
- *   itself once no connection (to any peer) has opened for DIAL_GRACE, so that a member the
- *   other side does not know (yet) is still reached; a connection already open is used at once;
+ *   itself once no connection (to any peer) has opened for the grace period (`dialGrace`, 0: at
+ *   once), so that a member the other side does not know (yet) is still reached; a connection
+ *   already open is used at once;
  * - a dial whose connection has not opened yet when the peer's own connection to us opens is
  *   abandoned, and the stream opened on the peer's connection instead: when both dialled (the
  *   grace ran out on a loaded machine, a dial waited for its turn, a link came back), the pair
  *   rarely ends with two connections. The two sides do not both give up as long as a connection
  *   opens at its initiator before its responder: so it is with Noise negotiating the muxer inside
  *   its handshake (libp2p's default), where the initiator sends the last message. With a muxer
- *   negotiated after it, both may give up; they retry at once, the higher ID waiting DIAL_GRACE;
+ *   negotiated after it, both may give up; they retry at once, the higher ID waiting its grace;
  * - at most MAX_PARALLEL_DIALS handshakes run at once: handshakes run together share the CPU,
  *   and a node given 31 members at once, among 32 such nodes on 2 cores, ran them so slowly that
  *   most hit their timeout and were retried (measured: 1,033 failed handshakes for 496 pairs).
@@ -20,13 +21,14 @@
  *   packets) gives the turn up, so dead members do not hold up live ones; a stream on a
  *   connection already open takes no turn.
  */
-import { DIAL_TIMEOUT } from './constants.ts'
+import { DIAL_GRACE, DIAL_TIMEOUT } from './constants.ts'
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
-/** The higher peer ID dials itself once no connection has opened for this long... */
-export const DIAL_GRACE = 1_000
-/** ...or after this long at the latest. */
+/**
+ * The higher peer ID waits at most this long, or one grace period if that is longer: every
+ * connection opened on the node starts the grace again, and a busy node must still dial.
+ */
 const MAX_DIAL_WAIT = 10_000
 /** Dials one node runs at once; the others wait their turn. */
 export const MAX_PARALLEL_DIALS = 4
@@ -62,6 +64,8 @@ export class DialOrder {
   readonly #self: PeerId
   readonly #events: TypedEventTarget<Libp2pEvents> | undefined
   readonly #connectionManager: ConnectionManager
+  /** The higher peer ID dials itself once no connection has opened on the node for this long (ms). */
+  readonly #grace: number
   /** Waits for a connection, by peer ID string: how to end each. */
   readonly #waiting = new Map<string, Set<() => void>>()
   readonly #dials = new Map<string, Dial>()
@@ -69,10 +73,11 @@ export class DialOrder {
   #busy = 0
   readonly #queue: Array<() => void> = []
 
-  constructor (self: PeerId, events: TypedEventTarget<Libp2pEvents> | undefined, connectionManager: ConnectionManager) {
+  constructor (self: PeerId, events: TypedEventTarget<Libp2pEvents> | undefined, connectionManager: ConnectionManager, grace = DIAL_GRACE) {
     this.#self = self
     this.#events = events
     this.#connectionManager = connectionManager
+    this.#grace = grace
   }
 
   start (): void {
@@ -152,14 +157,14 @@ export class DialOrder {
     return this.#connectionManager.getConnections(peer).some(c => c.status === 'open')
   }
 
-  /** Resolves once a connection to `peer` is open, once none has opened for DIAL_GRACE, after MAX_DIAL_WAIT, or on abort. */
+  /** Resolves once a connection to `peer` is open, once none has opened for the grace period, after MAX_DIAL_WAIT (or one grace), or on abort. */
   async #awaitConnection (peer: PeerId, signal: AbortSignal): Promise<void> {
     if (signal.aborted || this.#isConnected(peer)) return
     const key = peer.toString()
     // quiet since the wait began, not since the last connection ever: a membership given long
     // after start (or after a quiet spell) still waits for the peer's dial
     const startedAt = Date.now()
-    const latest = startedAt + MAX_DIAL_WAIT
+    const latest = startedAt + Math.max(MAX_DIAL_WAIT, this.#grace)
     await new Promise<void>(resolve => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const end = (): void => {
@@ -171,7 +176,7 @@ export class DialOrder {
         resolve()
       }
       const check = (): void => {
-        const due = Math.min(Math.max(this.#lastOpenAt, startedAt) + DIAL_GRACE, latest)
+        const due = Math.min(Math.max(this.#lastOpenAt, startedAt) + this.#grace, latest)
         const now = Date.now()
         if (now >= due) end()
         else {

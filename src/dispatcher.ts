@@ -18,7 +18,8 @@
  * The same reports carry acknowledgements of reliable channels (FRAME_ACK): the first write on a
  * new stream starts with this node's session (FRAME_HELLO) and writes every unacknowledged
  * message again first. A link that reports nothing while we wait on it for `deadLinkTimeout` is
- * dead: the stream is reset and the member redialled on a new connection. An idle link is probed
+ * dead: its whole connection is aborted (a peer that never reports would otherwise collect one
+ * connection per timeout) and the member redialled on a new one. An idle link is probed
  * with a heartbeat (FRAME_PING) every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`, so a busy one pays nothing; a new
  * stream writes nothing until it has something to say. Backpressure waits on the stream's 'drain'
  * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
@@ -26,9 +27,16 @@
  * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
  * from its 'close' event, and redials with capped exponential backoff and jitter. The backoff is
  * reset by a stream that stayed open STABLE_STREAM_MS, so a peer that accepts and at once resets
- * (it does not count us as a member, say) is retried ever more slowly. Messages queued while
+ * (it does not count us as a member, say) is retried ever more slowly. A connection with the
+ * member opening (it restarted and dialled us, say) ends a backoff wait at once and resets the
+ * backoff: the member is back, and our messages to it must not wait out a delay meant for a
+ * member that was gone. Messages queued while
  * disconnected are written after the reconnect. Delivery is at-most-once: a message handed to a
- * stream that then dies is lost.
+ * stream that then dies is lost. On a 1.1.0 stream such losses are counted (`lost`): each write
+ * that carried messages is remembered until the receiver's FLOW covers it, and when the stream
+ * dies the messages of every write not covered count as lost (a write partly consumed counts
+ * whole, so `lost` may include messages that did arrive). A 1.0.0 peer reports nothing: there,
+ * nothing is counted.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
@@ -38,7 +46,7 @@ import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from './framing.ts'
-import { DEFAULT_CHANNEL, Envelope, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
+import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
 import type { Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -63,6 +71,12 @@ export interface DispatcherInit {
    * connection even if one is open. DialSupersededError: the member's own connection opened first.
    */
   dial: (addr: Multiaddr, options: { signal: AbortSignal, force: boolean }) => Promise<Stream>
+  /**
+   * Aborts the connection a stream from `dial` runs on (its streams with it): a dead link is dead
+   * both ways, and a connection left open would be one more with every redial. Without it only
+   * the stream is reset.
+   */
+  abortConnection?: (stream: Stream, err: Error) => void
   /** The protocol ID that means a stream speaks 1.1.0 (channels and requests). */
   channelProtocol: string
   /** The outgoing stream opened / closed. */
@@ -102,6 +116,8 @@ export class Dispatcher {
   /** Aborts the current dial or backoff wait. */
   #attempt = new AbortController()
   #failures = 0
+  /** The loop sleeps its reconnect backoff (aborting `#attempt` ends it). */
+  #backingOff = false
   #nextAddr = 0
   /** The member moved: until a stream opens, dial new connections, not one left from the old address. */
   #force = false
@@ -198,6 +214,17 @@ export class Dispatcher {
     for (const lane of this.lanes.ordered) lane.dropped += lane.clear('dropped')
   }
 
+  /**
+   * A connection with the member opened, whichever side dialled: if the loop sleeps its backoff,
+   * the wait ends now and the failures are forgotten. A dial in progress is left alone
+   * (dial-order.ts already reacts to the connection).
+   */
+  connectionOpened (): void {
+    if (!this.#backingOff) return
+    this.#failures = 0
+    this.#attempt.abort()
+  }
+
   /** Stops for good: resets the stream, cancels dial and backoff, discards the lanes. */
   close (): void {
     if (this.#closed) return
@@ -248,7 +275,9 @@ export class Dispatcher {
           if (Date.now() - since >= STABLE_STREAM_MS) this.#failures = 0
         }
       }
+      this.#backingOff = true
       await sleep(backoffDelay(this.#failures++, this.#init.reconnect), attempt.signal)
+      this.#backingOff = false
     }
   }
 
@@ -282,12 +311,16 @@ export class Dispatcher {
       else for (const chunk of data) ok &&= flow.push(chunk) >= 0
       if (!ok) stream.abort(flow.error!)
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
-      else this.#flush()
+      else {
+        this.#confirm(this.#consumed)
+        this.#flush()
+      }
     }
     await new Promise<void>(resolve => {
       stream.addEventListener('close', () => {
         stream.removeEventListener('drain', this.#onDrain)
         stream.removeEventListener('message', onMessage)
+        if (this.#channels) this.#countLost()
         this.#stream = undefined
         this.#awaitingDrain = false
         this.#init.onDown(this.node)
@@ -319,8 +352,10 @@ export class Dispatcher {
     if (this.#written > this.#consumed) {
       if (now - this.#progressAt < timeout) return
       this.#init.log('link to %s is dead: nothing consumed for %d ms', this.node, now - this.#progressAt)
-      this.#force = true // libp2p may hold the dead connection as open: redial on a new one
-      stream.abort(new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`))
+      this.#force = true // redial on a new connection, not on another one libp2p holds to the member
+      const err = new Error(`dead link: nothing consumed for ${now - this.#progressAt} ms`)
+      this.#init.abortConnection?.(stream, err)
+      stream.abort(err) // if the connection was not found
     } else if (now - this.#writtenAt >= timeout / HEARTBEATS_PER_TIMEOUT && stream.writeStatus === 'writable') {
       // counted in flight like any other write; led by HELLO if it is the stream's first
       const ok = this.#send(stream, this.#helloPending ? this.#helloPing : PING)
@@ -487,11 +522,31 @@ export class Dispatcher {
     }
   }
 
-  /** Counts the write just made (or refused) and tells envelope owners. */
+  /**
+   * `lost`, on a 1.1.0 stream: the writes that carried messages of lanes that are not reliable and
+   * that the receiver has not reported consumed, oldest first from `#writeHead`: where each ends
+   * in the stream and how many lanes it carried messages of; per such lane, from `#markHead`, the
+   * lane and its `onStream` after that write (which becomes its `confirmed` once FLOW covers the
+   * write). Per write, not per message; as many writes as are in flight.
+   */
+  readonly #writeEnd: number[] = []
+  readonly #writeLanes: number[] = []
+  #writeHead = 0
+  readonly #markLane: Lane[] = []
+  readonly #markCount: number[] = []
+  #markHead = 0
+
+  /** Counts the write just made (or refused) and tells envelope owners; on a 1.1.0 stream remembers what it carried until FLOW covers it. */
   #settle (written: boolean): void {
+    const track = written && this.#channels
+    const marks = this.#markLane.length
     for (const lane of this.#touched) {
-      if (written) lane.sent += lane.writing
-      else if (!lane.spec.reliable) lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
+      if (written) {
+        lane.sent += lane.writing
+        if (track && !lane.spec.reliable) this.#carried(lane, lane.writing, marks)
+      } else if (!lane.spec.reliable) {
+        lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
+      }
       lane.writing = 0
     }
     const envelopes = this.#envelopes
@@ -500,6 +555,7 @@ export class Dispatcher {
       const lane = this.#envelopeLanes[i]
       if (written) {
         lane.sent++
+        if (track && !lane.spec.reliable && isMessage(e)) this.#carried(lane, 1, marks)
         e.owner?.written?.(e)
       } else {
         lane.dropped++
@@ -509,6 +565,69 @@ export class Dispatcher {
     this.#touched.length = 0
     envelopes.length = 0
     this.#envelopeLanes.length = 0
+    const lanes = this.#markLane
+    if (lanes.length > marks) {
+      for (let i = marks; i < lanes.length; i++) this.#markCount.push(lanes[i].onStream)
+      this.#writeEnd.push(this.#written)
+      this.#writeLanes.push(lanes.length - marks)
+    }
+  }
+
+  /** The write being settled carried `n` messages of `lane` (entries of this write start at `from`). */
+  #carried (lane: Lane, n: number, from: number): void {
+    lane.onStream += n
+    const lanes = this.#markLane
+    for (let i = from; i < lanes.length; i++) if (lanes[i] === lane) return
+    lanes.push(lane)
+  }
+
+  /** The receiver reported `consumed` bytes: the writes that end within them are confirmed. */
+  #confirm (consumed: number): void {
+    const ends = this.#writeEnd
+    let w = this.#writeHead
+    if (w === ends.length || ends[w] > consumed) return
+    const counts = this.#writeLanes
+    const lanes = this.#markLane
+    const marks = this.#markCount
+    let m = this.#markHead
+    do {
+      for (let k = counts[w]; k > 0; k--, m++) lanes[m].confirmed = marks[m]
+      w++
+    } while (w < ends.length && ends[w] <= consumed)
+    if (w === ends.length) {
+      this.#forgetWrites()
+      return
+    }
+    this.#writeHead = w
+    this.#markHead = m
+    // a receiver that always lags keeps some writes unconfirmed: drop the confirmed ones now and then
+    if (w >= 1024 && w * 2 >= ends.length) {
+      ends.splice(0, w)
+      counts.splice(0, w)
+      lanes.splice(0, m)
+      marks.splice(0, m)
+      this.#writeHead = 0
+      this.#markHead = 0
+    }
+  }
+
+  /** The stream died: the messages of every write its receiver did not report consumed are lost (a write partly consumed counts whole). */
+  #countLost (): void {
+    for (const lane of this.lanes.ordered) {
+      lane.lost += lane.onStream - lane.confirmed
+      lane.onStream = 0
+      lane.confirmed = 0
+    }
+    this.#forgetWrites()
+  }
+
+  #forgetWrites (): void {
+    this.#writeEnd.length = 0
+    this.#writeLanes.length = 0
+    this.#markLane.length = 0
+    this.#markCount.length = 0
+    this.#writeHead = 0
+    this.#markHead = 0
   }
 
   /**

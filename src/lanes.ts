@@ -96,6 +96,15 @@ export class Lane {
   sent = 0
   /** Dropped: the oldest when the lane was full, or in a write the stream refused. */
   dropped = 0
+  /**
+   * Messages written to a 1.1.0 stream that died before its receiver reported their write
+   * consumed (FLOW); a write partly consumed counts whole, so some may have arrived. Not on
+   * reliable lanes, which write them again, nor for requests and answers, which fail on their own.
+   */
+  lost = 0
+  /** The Dispatcher's bookkeeping for `lost`: messages written to the current stream, and those in writes its receiver reported consumed. */
+  onStream = 0
+  confirmed = 0
   /** Replaced in the queue by a newer message with the same key. */
   superseded = 0
   /** Not written because their deadline passed while they were queued. */
@@ -325,8 +334,8 @@ export class Lane {
   }
 }
 
-/** A message (not a request, an answer or a control frame): what a reliable lane numbers and keeps. */
-function isMessage (item: Item): boolean {
+/** A message (not a request, an answer or a control frame): what a reliable lane numbers and keeps, and what `lost` counts. */
+export function isMessage (item: Item): boolean {
   return item instanceof Uint8Array || item.kind === FRAME_CHANNEL || item.kind === FRAME_MESSAGE
 }
 

@@ -67,6 +67,7 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   gauge('consensus_net_member_queued', 'member', 'Messages waiting in the member\'s send queue', perMember(m => m.queued))
   counter('consensus_net_member_sent_total', 'member', 'Messages handed to the member\'s stream', perMember(m => m.sent))
   counter('consensus_net_member_dropped_total', 'member', 'Messages dropped from the member\'s send queue: full, or refused by a closing stream', perMember(m => m.dropped))
+  counter('consensus_net_member_lost_total', 'member', 'Messages written to the member\'s stream that died before the member reported reading them (may include some that arrived)', perMember(m => m.lost))
   counter('consensus_net_member_reconnects_total', 'member', 'Outgoing streams to the member re-opened after one was lost', perMember(m => m.reconnects))
   counter('consensus_net_member_received_total', 'member', 'Messages delivered from the member', perMember(m => m.received))
 
@@ -98,6 +99,7 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   for (const [field, help] of [
     ['sent', 'Messages handed to the members\' streams'],
     ['dropped', 'Messages dropped from the channel\'s lanes'],
+    ['lost', 'Messages written to a stream that died before the member reported reading them (may include some that arrived)'],
     ['superseded', 'Queued messages replaced by a newer one with the same key'],
     ['expired', 'Queued messages not written: their deadline passed'],
     ['received', 'Messages delivered from members'],

@@ -162,6 +162,7 @@ export class Router {
         queued: lane?.queued ?? 0,
         sent: lane?.sent ?? 0,
         dropped: lane?.dropped ?? 0,
+        lost: lane?.lost ?? 0,
         superseded: lane?.superseded ?? 0,
         expired: lane?.expired ?? 0,
         received: core.received.get(node)?.received ?? 0,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { createConsensusNet, InvalidMembershipError, MessageTooLargeError, NotStartedError, UnknownNodeError, type ConsensusNet } from '../src/index.ts'
+import { createConsensusNet, InvalidMembershipError, MessageTooLargeError, NotStartedError, UnknownNodeError, type ConsensusNet, type CreateConsensusNetInit } from '../src/index.ts'
 import { Inbox, membershipOf, startNodes, stopAll, str, text } from './helpers.ts'
 
 describe('errors', () => {
@@ -63,5 +63,30 @@ describe('errors', () => {
     await assert.rejects(createConsensusNet({ reconnect: { initialDelay: 0 } }), RangeError)
     await assert.rejects(createConsensusNet({ reconnect: { initialDelay: 100, maxDelay: 10 } }), RangeError)
     await assert.rejects(createConsensusNet({ reconnect: { jitter: 2 } }), RangeError)
+  })
+
+  it('rejects delays a timer cannot wait (over 2^31-1 ms, Infinity, NaN) at construction, naming the option; accepts 2^31-1', async () => {
+    // Node fires a longer timeout after 1 ms: a backoff of 'forever' would become a busy redial loop
+    const cases: Array<[CreateConsensusNetInit, string]> = [
+      [{ reconnect: { maxDelay: 2 ** 31 } }, 'reconnect.maxDelay'],
+      [{ reconnect: { maxDelay: Infinity } }, 'reconnect.maxDelay'],
+      [{ reconnect: { initialDelay: 2 ** 31, maxDelay: 2 ** 31 } }, 'reconnect.initialDelay'],
+      [{ reconnect: { initialDelay: Infinity } }, 'reconnect.initialDelay'],
+      [{ reconnect: { initialDelay: NaN } }, 'reconnect.initialDelay'],
+      [{ deadLinkTimeout: 2 ** 31 }, 'deadLinkTimeout'],
+      [{ deadLinkTimeout: Infinity }, 'deadLinkTimeout'],
+      [{ deadLinkTimeout: -1 }, 'deadLinkTimeout'],
+      [{ dialGrace: 2 ** 31 }, 'dialGrace'],
+      [{ dialGrace: Infinity }, 'dialGrace'],
+      [{ dialGrace: -1 }, 'dialGrace'],
+      [{ dialGrace: NaN }, 'dialGrace']
+    ]
+    for (const [init, name] of cases) {
+      await assert.rejects(createConsensusNet(init), (err: any) => err instanceof RangeError && err.message.includes(name), `${JSON.stringify(init)} was accepted`)
+    }
+    for (const dialGrace of [0, 2 ** 31 - 1]) {
+      const net = await createConsensusNet({ reconnect: { initialDelay: 2 ** 31 - 1, maxDelay: 2 ** 31 - 1 }, deadLinkTimeout: 2 ** 31 - 1, dialGrace })
+      await net.stop()
+    }
   })
 })

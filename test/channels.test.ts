@@ -20,7 +20,7 @@ describe('channels between three nodes over TCP', () => {
   before(async () => { await mesh(nets, 3) })
   after(async () => { await stopAll(nets) })
 
-  it('the same name gives the same object; other options for it, or a bad name or priority, throw RangeError', () => {
+  it('the same name gives the same object; other options for it, or a bad name or priority, throw RangeError (a name that is not a string, TypeError)', () => {
     const [a] = nets
     const votes = a.channel('votes', { priority: 0 })
     assert.equal(a.channel('votes'), votes)
@@ -38,7 +38,7 @@ describe('channels between three nodes over TCP', () => {
     // the bound is bytes of UTF-8, not characters
     assert.equal(a.channel('é'.repeat(32)).name.length, 32) // 64 bytes
     assert.throws(() => a.channel('é'.repeat(33)), RangeError) // 33 characters, 66 bytes
-    assert.throws(() => a.channel(42 as unknown as string), RangeError)
+    assert.throws(() => a.channel(42 as unknown as string), TypeError) // a wrong type is a TypeError
     for (const priority of [-1, 8, 1.5, NaN]) assert.throws(() => a.channel(`p${priority}`, { priority }), RangeError, `priority ${priority}`)
     assert.throws(() => a.channel('tiny', { sendBufferSize: 0 }), RangeError)
   })

@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Log } from './channel-helpers.ts'
-import { Inbox, mesh, nextEvent, seq, seqOf, stopAll, waitUntil } from './helpers.ts'
+import { Inbox, mesh, nextEvent, plainNode, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
 import { proxiedPair } from './fixtures/proxied-pair.ts'
 import { HEARTBEATS_PER_TIMEOUT } from '../src/dispatcher.ts'
-import type { ConsensusNet, CreateConsensusNetInit } from '../src/index.ts'
+import { CHANNEL_PROTOCOL, type ConsensusNet, type CreateConsensusNetInit } from '../src/index.ts'
 
 const TIMEOUT = 600
 const HEARTBEAT = TIMEOUT / HEARTBEATS_PER_TIMEOUT
@@ -122,6 +122,29 @@ describe('dead links', () => {
       else assert.ok(received.duplicatesSuppressed <= sent.retransmitted)
     })
   }
+
+  it('a member that reads but never reports consumption: each dead link closes its connection, so they do not pile up', async (t) => {
+    // Routing: direct. The member is a plain libp2p node that accepts our stream and reads it, but
+    // writes no FLOW: every link to it is declared dead after the timeout and redialled on a new
+    // connection. Issue 14, item 7: the old connection stayed open, one more per timeout.
+    const peer = await plainNode()
+    cleanup.push(peer)
+    let streams = 0
+    await peer.handle(CHANNEL_PROTOCOL, stream => {
+      streams++
+      stream.addEventListener('message', () => {})
+    })
+    const [a] = await startNodes(1, { ...INIT, dialGrace: 0 })
+    cleanup.push(a)
+    await a.connect({ a: a.getMultiaddrs().map(String), p: peer.getMultiaddrs().map(String) })
+    const PERIODS = 5
+    for (let i = 0; i < PERIODS; i++) await downOf(a, 'p')
+    const connections = peer.getConnections(a.peerId).length
+    t.diagnostic(`after ${PERIODS} dead links: ${streams} streams accepted, ${connections} connections open at the member`)
+    assert.ok(streams >= PERIODS, `only ${streams} streams: the member was not redialled after each dead link`)
+    // the one being redialled, and the last dead one if its reset has not reached the member yet
+    assert.ok(connections <= 2, `${connections} connections open: dead ones were left open`)
+  })
 
   it('a busy link is never declared dead: steady traffic over five timeouts, no \'peer:down\', everything delivered', async () => {
     // Routing: direct, a healthy link.

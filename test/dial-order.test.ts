@@ -9,8 +9,9 @@ import { after, describe, it } from 'node:test'
 import type { Libp2p } from 'libp2p'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { consensusNet, type ConsensusNet } from '../src/index.ts'
-import { DIAL_GRACE, DIAL_SLOT_MS, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
+import { consensusNet, type ConsensusNet, type ConsensusNetInit } from '../src/index.ts'
+import { DIAL_GRACE } from '../src/constants.ts'
+import { DIAL_SLOT_MS, DialOrder, DialSupersededError, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
 import { FAST_RECONNECT, Inbox, NAMES, bounded, membershipOf as namedMembership, plainNode, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import { aborted } from './request-helpers.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -21,8 +22,8 @@ const cleanup: Array<{ stop: () => void | Promise<void> }> = []
 after(async () => { await stopAll(cleanup) })
 
 /** `n` libp2p nodes with the service, sorted by peer ID (lowest first). */
-async function startSorted (n: number): Promise<Node[]> {
-  const nodes = await Promise.all(Array.from({ length: n }, async () => await plainNode({ consensus: consensusNet({ reconnect: FAST_RECONNECT }) })))
+async function startSorted (n: number, init: ConsensusNetInit = {}): Promise<Node[]> {
+  const nodes = await Promise.all(Array.from({ length: n }, async () => await plainNode({ consensus: consensusNet({ reconnect: FAST_RECONNECT, ...init }) })))
   cleanup.push(...nodes)
   return nodes.sort((x, y) => x.peerId.toString() < y.peerId.toString() ? -1 : 1)
 }
@@ -68,6 +69,19 @@ describe('dial order', () => {
     assert.deepEqual(inbox.messages.map(m => [m.from, new TextDecoder().decode(m.data)]), [['b', 'early']])
     await low.services.consensus.waitFor(2, bounded())
     assert.equal(low.getConnections(high.peerId).length, 1)
+  })
+
+  it('with dialGrace 0 the higher peer ID dials a member that does not know it at once', async (t) => {
+    const [low, high] = await startSorted(2, { dialGrace: 0 })
+    const membership = membershipOf([low, high])
+    await low.services.consensus.connect({ a: membership.a })
+    const start = Date.now()
+    await high.services.consensus.connect(membership)
+    await high.services.consensus.waitFor(2, bounded())
+    const elapsed = Date.now() - start
+    t.diagnostic(`the higher peer ID with dialGrace 0 reached a member that does not know it after ${elapsed} ms`)
+    assert.equal(high.getConnections(low.peerId)[0].direction, 'outbound')
+    assert.ok(elapsed < DIAL_GRACE, `dialled after ${elapsed} ms: it waited for a grace period`)
   })
 
   it('a member known only to the lower peer ID is dialled at once', async (t) => {
@@ -232,6 +246,20 @@ describe('DialOrder', () => {
     await dial
     assert.ok(dialledAt - start < DIAL_GRACE, `dialled ${dialledAt - start} ms after the start`)
     order.stop()
+  })
+
+  it('the grace period is the one given: 0 dials at once, 300 ms waits 300 ms', async () => {
+    const [low, high] = await peerIds(2)
+    for (const grace of [0, 300]) {
+      const events = new FakeEvents()
+      const order = new DialOrder(high, events as any, { getConnections: () => [] } as any, grace)
+      order.start()
+      const start = Date.now()
+      await order.dial(low, new AbortController().signal, false, async () => {})
+      const waited = Date.now() - start
+      assert.ok(waited >= grace - 20 && waited < grace + DIAL_GRACE / 2, `grace ${grace}: dialled after ${waited} ms`)
+      order.stop()
+    }
   })
 
   it(`the higher peer ID dials itself after ${DIAL_GRACE} ms without any new connection; at once with force or a connection open`, async () => {

@@ -4,15 +4,16 @@ import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
-import { FrameDecoder } from '../src/framing.ts'
-import { DEFAULT_CHANNEL } from '../src/lanes.ts'
+import { encodeKindFrame, FrameDecoder, FRAME_FLOW, FRAME_REQUEST } from '../src/framing.ts'
+import { DEFAULT_CHANNEL, Envelope, type LaneSpec } from '../src/lanes.ts'
 import { CONTROL_LANE } from '../src/router.ts'
-import { seq, seqOf, withTimeout } from './helpers.ts'
+import { seq, seqOf, waitUntil, withTimeout } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
 class FakeStream extends EventTarget {
   status = 'open'
   writeStatus = 'writable'
+  protocol = '/consensus-net/1.0.0'
   writes: Array<Uint8Array | Uint8ArrayList> = []
   /** What `send()` answers: false asks the writer to wait for 'drain'. */
   accept = true
@@ -29,6 +30,17 @@ class FakeStream extends EventTarget {
   }
 
   abort (): void { this.remoteClose() }
+
+  /** The receiver reports `total` bytes of the stream consumed (FRAME_FLOW on the reverse direction). */
+  flow (total: number): void {
+    this.dispatchEvent(Object.assign(new Event('message'), { data: encodeKindFrame(FRAME_FLOW, total, -1) }))
+  }
+
+  /** Where each write ends in the stream. */
+  ends (): number[] {
+    let at = 0
+    return this.writes.map(w => (at += w.byteLength))
+  }
 
   remoteClose (): void {
     if (this.status !== 'open') return
@@ -61,6 +73,10 @@ interface SetupInit {
   dialed?: (s: FakeStream) => void
   /** Dials to addresses for which this is true fail. */
   refuse?: (addr: string) => boolean
+  /** Awaited by each dial before it connects: a dial in progress, with its signal. */
+  gate?: (signal: AbortSignal) => Promise<void>
+  /** The protocol the dialled streams speak (default 1.0.0). */
+  protocol?: string
 }
 
 interface Dial { addr: string, force: boolean }
@@ -83,8 +99,10 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async (addr, options) => {
       dials.push({ addr: addr.toString(), force: options.force === true })
+      await init.gate?.(options.signal)
       if (init.refuse?.(addr.toString()) === true) throw new Error('connection refused')
       const s = new FakeStream()
+      if (init.protocol !== undefined) s.protocol = init.protocol
       streams.push(s)
       init.dialed?.(s)
       return s as unknown as Stream
@@ -255,6 +273,32 @@ describe('Dispatcher connection loop', () => {
     assert.equal(d.reconnects, streams.length - 1)
   })
 
+  it('a connection with the member opening ends a backoff wait at once and forgets the failures', async () => {
+    // delays 10 ms, 300 ms, then 9 s: after three failed streams the loop sleeps 9 s
+    const { d, streams } = setup({ reconnect: { initialDelay: 10, maxDelay: 60_000, factor: 30, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
+    await waitUntil(() => streams.length === 3, 5_000, 'three dials')
+    await tick()
+    d.connectionOpened()
+    // at once, and from the first delay again (10 ms, 300 ms): without the reset the fourth
+    // failure would wait a minute
+    await waitUntil(() => streams.length >= 5, 5_000, 'two more dials')
+    d.close()
+  })
+
+  it('a connection opening leaves a dial in progress alone', async () => {
+    let release: () => void = () => {}
+    const signals: AbortSignal[] = []
+    const { d, up } = setup({ gate: async signal => { signals.push(signal); await new Promise<void>(resolve => { release = resolve }) } })
+    const opened = up()
+    await waitUntil(() => signals.length === 1, 5_000, 'the dial to start')
+    d.connectionOpened()
+    assert.equal(signals[0].aborted, false)
+    release()
+    await opened
+    assert.equal(signals.length, 1)
+    d.close()
+  })
+
   it('does not count a stream that closed before it could be used as a reconnect', async () => {
     const { d, streams, events } = setup({ reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
     await new Promise(resolve => setTimeout(resolve, 100))
@@ -262,5 +306,93 @@ describe('Dispatcher connection loop', () => {
     assert.ok(streams.length >= 2 && streams.length <= 5, `dials: ${streams.length}`)
     assert.deepEqual(events, [])
     assert.equal(d.reconnects, 0)
+  })
+})
+
+describe('Dispatcher: messages lost with a dying stream', () => {
+  const spec = (channel: number, reliable: boolean): LaneSpec => ({ channel, name: `c${channel}`, nameBytes: new TextEncoder().encode(`c${channel}`), priority: 4, reliable, sendBufferSize: 1000, sendBufferBytes: 1 << 20 })
+
+  it('counts as lost, per lane, exactly the messages of the writes the receiver did not report consumed (a write partly consumed counts whole); none on a reliable lane, none for a request', async () => {
+    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const s = await up()
+    const plain = d.lanes.open(spec(1, false))
+    const reliable = d.lanes.open(spec(2, true))
+    const requestOwner = { discarded: () => {} }
+    // write 1: 3 on the default channel, 2 on channel 1
+    for (let i = 0; i < 3; i++) d.send(seq(i))
+    for (let i = 0; i < 2; i++) plain.push(seq(i))
+    d.schedule()
+    await tick()
+    // write 2: 4 on the default channel, 1 keyed and a request on channel 1, 5 reliable
+    for (let i = 0; i < 4; i++) d.send(seq(i))
+    plain.pushKeyed(seq(9), 'k', Infinity)
+    plain.push(new Envelope(FRAME_REQUEST, seq(10), 1, -1, undefined, Infinity, requestOwner))
+    for (let i = 0; i < 5; i++) reliable.push(seq(i))
+    d.schedule()
+    await tick()
+    // write 3: 2 on the default channel
+    for (let i = 0; i < 2; i++) d.send(seq(i))
+    await tick()
+    assert.equal(s.writes.length, 3)
+    const [end1, end2] = s.ends()
+
+    s.flow(end1 - 1) // write 1 not yet whole: nothing confirmed
+    s.flow(end1) // write 1 confirmed
+    s.flow(end2 - 1) // write 2 partly read: it counts whole
+    assert.deepEqual([d.default.lost, plain.lost, reliable.lost], [0, 0, 0], 'counted before the stream died')
+    const next = up()
+    s.remoteClose()
+    assert.deepEqual({ default: d.default.lost, plain: plain.lost, reliable: reliable.lost }, { default: 4 + 2, plain: 1, reliable: 0 })
+    assert.deepEqual({ default: d.default.sent, plain: plain.sent, reliable: reliable.sent }, { default: 9, plain: 4, reliable: 5 })
+
+    // the next stream starts from nothing: what its receiver reports covers its own writes only
+    const s2 = await next
+    await tick()
+    d.send(seq(1))
+    plain.push(seq(2))
+    d.schedule()
+    await tick()
+    d.send(seq(3))
+    await tick()
+    const ends = s2.ends()
+    s2.flow(ends[ends.length - 1])
+    s2.remoteClose()
+    assert.deepEqual([d.default.lost, plain.lost, reliable.lost], [6, 1, 0], 'confirmed writes counted lost')
+    d.close()
+  })
+
+  it('keeps counting right while the receiver always lags one write behind, over thousands of writes', async () => {
+    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const s = await up()
+    // each write carries 1, 2 and 3 messages of three lanes, always in this order (priorities 0, 4, 6)
+    const urgent = d.lanes.open({ ...spec(1, false), priority: 0 })
+    const bulk = d.lanes.open({ ...spec(2, false), priority: 6 })
+    const writes = 3000
+    for (let i = 0; i < writes; i++) {
+      urgent.push(seq(i))
+      for (let k = 0; k < 2; k++) d.send(seq(i))
+      for (let k = 0; k < 3; k++) bulk.push(seq(i))
+      d.schedule()
+      await tick()
+      const ends = s.ends()
+      if (ends.length >= 2) s.flow(ends[ends.length - 2]) // every write but the last one confirmed
+    }
+    assert.equal(s.writes.length, writes)
+    s.remoteClose()
+    assert.deepEqual([urgent.lost, d.default.lost, bulk.lost], [1, 2, 3])
+    assert.deepEqual([urgent.sent, d.default.sent, bulk.sent], [writes, 2 * writes, 3 * writes])
+    d.close()
+  })
+
+  it('counts nothing on a 1.0.0 stream: its receiver reports nothing', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    for (let i = 0; i < 10; i++) d.send(seq(i))
+    await tick()
+    assert.equal(s.writes.length, 1)
+    s.remoteClose()
+    assert.equal(d.default.sent, 10)
+    assert.equal(d.default.lost, 0)
+    d.close()
   })
 })

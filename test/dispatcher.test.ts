@@ -121,6 +121,49 @@ describe('Dispatcher', () => {
   })
 })
 
+describe('a restarted member', () => {
+  const cleanup: Array<{ stop: () => void | Promise<void> }> = []
+  after(async () => { await stopAll(cleanup) })
+
+  // Issue 14, item 8: the member's own connection opened at once, but our stream to it waited out
+  // our reconnect backoff. Here the backoff is a minute: only the member's connection can end it
+  // within the test's bounded wait.
+  for (const waiting of ['lower', 'higher'] as const) {
+    it(`its connection to us ends our reconnect backoff at once: our stream reopens (we have the ${waiting} peer ID)`, async (t) => {
+      const keys = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+      keys.sort((x, y) => peerIdFromPrivateKey(x).toString() < peerIdFromPrivateKey(y).toString() ? -1 : 1)
+      const [ourKey, theirKey] = waiting === 'lower' ? keys : [keys[1], keys[0]]
+      const port = await freePort()
+      const we = await createConsensusNet({ privateKey: ourKey, reconnect: { initialDelay: 60_000, maxDelay: 60_000, factor: 1, jitter: 0 } })
+      cleanup.push(we)
+      const startThem = async (): Promise<ConsensusNet> => {
+        const net = await createConsensusNet({ privateKey: theirKey, listen: [`/ip4/127.0.0.1/tcp/${port}`], reconnect: FAST_RECONNECT })
+        cleanup.push(net)
+        return net
+      }
+      let them = await startThem()
+      const membership = { we: we.getMultiaddrs().map(String), them: `/ip4/127.0.0.1/tcp/${port}/p2p/${them.peerId.toString()}` }
+      await Promise.all([we.connect(membership), them.connect(membership)])
+      await Promise.all([we.waitFor(2, bounded()), them.waitFor(2, bounded())])
+
+      const down = nextEvent(we, 'peer:down', (d: { node: string }) => d.node === 'them')
+      await them.stop()
+      await down // our Dispatcher now sleeps its backoff: a minute
+      them = await startThem() // same key, same address
+      const inbox = new Inbox(them)
+      const start = Date.now()
+      const up = nextEvent(we, 'peer:up', (d: { node: string }) => d.node === 'them', 15_000)
+      await them.connect(membership)
+      await up
+      t.diagnostic(`our stream reopened ${Date.now() - start} ms after the member restarted (backoff 60,000 ms)`)
+      we.send('them', text('after the restart'))
+      await inbox.waitCount(1)
+      assert.deepEqual(inbox.messages.map(m => `${m.from}:${str(m.data)}`), ['we:after the restart'])
+      assert.equal(we.stats().members.them.reconnects, 1)
+    })
+  }
+})
+
 describe('a stalled member', () => {
   let nets: ConsensusNet[] = []
   let stalled: Libp2p | undefined

@@ -22,6 +22,9 @@ function parse (exposition: string): Map<string, number> {
 }
 
 async function scrape (): Promise<Map<string, number>> {
+  // a reading is reused until the next turn of the event loop (one per scrape, see metrics.ts):
+  // let that turn pass, or a scrape right after another reads the stats of before
+  await new Promise(resolve => setImmediate(resolve))
   return parse(await register.metrics())
 }
 
@@ -34,7 +37,7 @@ function assertMatches (scraped: Map<string, number>, stats: ConsensusNetStats):
   for (const [node, m] of Object.entries(stats.members)) {
     assert.equal(scraped.get(member('connected', node)), m.connected ? 1 : 0, `connected of ${node}`)
     assert.equal(scraped.get(member('queued', node)), m.queued, `queued of ${node}`)
-    for (const f of ['sent', 'dropped', 'reconnects', 'received'] as const) {
+    for (const f of ['sent', 'dropped', 'lost', 'reconnects', 'received'] as const) {
       assert.equal(scraped.get(member(`${f}_total`, node)), m[f], `${f} of ${node}`)
     }
   }
@@ -158,9 +161,10 @@ describe('libp2p metrics: a Prometheus scrape of a real registry', () => {
     await waitUntil(() => got >= 5, 20_000, 'votes at b')
     const scraped = await scrape()
     const channel = (figure: string, name: string): number | undefined => scraped.get(key(`consensus_net_${figure}`, 'channel', name))
-    const sum = (name: string, field: 'sent' | 'superseded'): number => Object.values(a.channels().find(c => c.name === name)!.stats().members).reduce((n, m) => n + m[field], 0)
+    const sum = (name: string, field: 'sent' | 'superseded' | 'lost'): number => Object.values(a.channels().find(c => c.name === name)!.stats().members).reduce((n, m) => n + m[field], 0)
     assert.equal(channel('channel_sent_total', 'votes'), sum('votes', 'sent'))
     assert.ok(sum('votes', 'sent') >= 5)
+    assert.equal(channel('channel_lost_total', 'votes'), sum('votes', 'lost'))
     assert.equal(channel('requests_succeeded_total', 'blocks'), 3)
     assert.equal(channel('requests_sent_total', 'blocks'), 3)
     assert.equal(scraped.get('consensus_net_request_duration_seconds_count{channel="blocks"}'), 3)
