@@ -14,6 +14,7 @@
  */
 import type { ChannelMemberStats, ChannelStats, RequestStats } from './channel.ts'
 import type { ConsensusNetStats, MemberStats } from './consensus-net.ts'
+import { setOwn } from './validate.ts'
 import type { Metrics } from '@libp2p/interface'
 
 /** What the figures are read from: the service (`stats()` throws once it is stopped). */
@@ -60,7 +61,7 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   // per member of the membership, this node included
   const perMember = (figure: (m: MemberStats) => number): Read => s => {
     const out: Record<string, number> = {}
-    for (const [node, m] of Object.entries(s.net.members)) out[node] = figure(m)
+    for (const [node, m] of Object.entries(s.net.members)) setOwn(out, node, figure(m))
     return out
   }
   gauge('consensus_net_member_connected', 'member', '1 while an outgoing stream to the member is open', perMember(m => m.connected ? 1 : 0))
@@ -80,6 +81,8 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
   counter('consensus_net_tentative_promoted_total', 'protocol', 'Held peers promoted to members', whole(s => s.tentative.promoted))
   counter('consensus_net_invalid_frames_total', 'protocol', 'Inbound streams reset for breaking the wire format', whole(s => s.invalidFrames))
   counter('consensus_net_unknown_channel_total', 'protocol', 'Frames for a channel this node has not opened', whole(s => s.unknownChannel))
+  gauge('consensus_net_blocked_peers', 'protocol', 'Peers blocked now', whole(s => s.blocked))
+  counter('consensus_net_refused_connections_total', 'protocol', 'Connections and streams refused or closed because their peer is blocked', whole(s => s.refusedConnections))
   counter('consensus_net_late_replies_total', 'protocol', 'Answers dropped: their request had timed out, been aborted or failed', whole(s => s.lateReplies))
 
   // per channel (label: its name), summed over the members
@@ -104,7 +107,8 @@ export function registerMetrics (metrics: Metrics, source: MetricsSource, protoc
     ['expired', 'Queued messages not written: their deadline passed'],
     ['received', 'Messages delivered from members'],
     ['retransmitted', 'Reliable messages written again after a reconnect'],
-    ['duplicatesSuppressed', 'Reliable messages that arrived again and were not delivered twice']
+    ['duplicatesSuppressed', 'Reliable messages that arrived again and were not delivered twice'],
+    ['rateLimited', 'Messages and requests from members over the channel\'s rateLimit']
   ] as const) counter(`consensus_net_channel_${snake(field)}_total`, 'channel', help, perChannel(members(field)))
   for (const [field, help] of [
     ['sent', 'Requests written'],
@@ -133,7 +137,7 @@ function gaugeValues (snapshot: () => Snapshot | undefined, read: Read): () => R
     const s = snapshot()
     const now = s == null ? {} : read(s)
     const out = { ...now }
-    for (const key of previous) if (!(key in now)) out[key] = 0
+    for (const key of previous) if (!Object.hasOwn(now, key)) setOwn(out, key, 0)
     previous = Object.keys(now)
     return out
   }
@@ -152,7 +156,7 @@ function counterIncrements (snapshot: () => Snapshot | undefined, read: Read): (
     const next = new Map<string, number>()
     for (const [key, value] of Object.entries(now)) {
       const before = previous.get(key) ?? 0
-      out[key] = value >= before ? value - before : value
+      setOwn(out, key, value >= before ? value - before : value)
       next.set(key, value)
     }
     previous = next
