@@ -202,7 +202,7 @@ export class HonestLoad {
     const channel = honest.channel('svc')
     const payload = new Uint8Array(256).fill(0x68)
     this.#maxCount = Math.ceil(maxMs / every)
-    this.#timer = setInterval(() => {
+    const one = (): void => {
       if (this.issued >= this.#maxCount) return
       this.issued++
       const started = performance.now()
@@ -214,7 +214,22 @@ export class HonestLoad {
         }
       ).finally(() => { this.#inFlight.delete(p) })
       this.#inFlight.add(p)
-    }, every)
+      this.#waiters = this.#waiters.filter(w => {
+        if (this.issued < w.n) return true
+        w.resolve()
+        return false
+      })
+    }
+    one()
+    this.#timer = setInterval(one, every)
+  }
+
+  #waiters: Array<{ n: number, resolve: () => void }> = []
+
+  /** Resolves once `n` requests were issued (at most `ms` later): a short attack still sees a few. */
+  async issuedAtLeast (n: number, ms: number): Promise<void> {
+    if (this.issued >= n) return
+    await withTimeout(new Promise<void>(resolve => { this.#waiters.push({ n, resolve }) }), ms, 'honest requests').catch(() => {})
   }
 
   /** Stops issuing and waits for what is in flight (each bounded by its timeout). */
@@ -347,6 +362,7 @@ export async function onStage (t: TestContext, options: SceneOptions, attack: (s
     } catch (err) {
       findings.check(false, `the attack itself failed: ${(err as Error).stack ?? String(err)}`)
     }
+    await load.issuedAtLeast(10, 2000)
     await load.stop()
     findings.note(`honest member during the attack: ${load.describe()}`)
     findings.check(victim.exit === undefined, `the victim died: ${victim.exit ?? ''}`)

@@ -4,7 +4,8 @@
  * IPC by test/hostile/scene.ts. It answers `stats` (the node's and each channel's, what its
  * handlers did, who is blocked), `memory` (after two forced full GCs: run it with --expose-gc),
  * `connect` and `waitFor`, and forwards every 'peer:blocked' event. Handlers: 'echo' answers the
- * request's bytes at once; 'parts' answers with parts of `partBytes` for as long as it is asked.
+ * request's bytes at once; 'parts' answers with parts of `partBytes` for as long as it is asked;
+ * 'hang' never answers (until the request is cancelled).
  *
  * argv: <config JSON>. Nothing here looks inside the library: only its public API.
  */
@@ -13,7 +14,7 @@ import { createConsensusNet, type ConsensusNet } from '../../src/index.ts'
 export interface VictimChannel {
   name: string
   options: Record<string, unknown>
-  serve: 'echo' | 'parts' | 'none'
+  serve: 'echo' | 'parts' | 'hang' | 'none'
   partBytes?: number
 }
 
@@ -67,6 +68,11 @@ for (const spec of config.channels) {
     channel.handle(data => {
       handled[spec.name]++
       return data
+    })
+  } else if (spec.serve === 'hang') {
+    channel.handle(async (_data, { signal }) => {
+      handled[spec.name]++
+      return await new Promise<Uint8Array>((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
     })
   } else if (spec.serve === 'parts') {
     const part = new Uint8Array(spec.partBytes ?? 1024).fill(0x70)
