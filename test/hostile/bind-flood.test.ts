@@ -8,33 +8,9 @@
  */
 import { describe, it } from 'node:test'
 import { HostilePeer, type AttackStream } from './hostile-peer.ts'
-import { KIND, uvarint, WIRE_1_1 } from './wire.ts'
+import { WIRE_1_1 } from './wire.ts'
+import { bindings } from './attacks.ts'
 import { onStage, type Scene } from './scene.ts'
-
-const NAME_BYTES = 64
-const utf8 = new TextEncoder()
-
-/**
- * BIND frames for channel numbers first, first + 1, ...: `count` of them in one buffer, each named
- * by its number padded to 64 bytes (the longest a name may be). Built byte by byte: the attacker
- * shares this process with the honest member, and must not starve it.
- */
-function bindings (first: number, count: number): Uint8Array {
-  const out = new Uint8Array(count * (2 + 8 + NAME_BYTES))
-  let at = 0
-  for (let n = first; n < first + count; n++) {
-    const ch = uvarint(n)
-    out[at++] = 1 + ch.byteLength + NAME_BYTES // N: one byte while it is below 128
-    out[at++] = KIND.BIND
-    out.set(ch, at)
-    at += ch.byteLength
-    out.fill(0x62, at, at + NAME_BYTES) // 'b'
-    const digits = utf8.encode(String(n))
-    out.set(digits, at + NAME_BYTES - digits.byteLength)
-    at += NAME_BYTES
-  }
-  return out.subarray(0, at)
-}
 
 /** About 64 KiB of BIND frames per write. */
 const PER_WRITE = 960

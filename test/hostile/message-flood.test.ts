@@ -8,11 +8,9 @@
  */
 import { describe, it } from 'node:test'
 import { HostilePeer, type AttackStream } from './hostile-peer.ts'
-import { concat, encode, WIRE_1_1 } from './wire.ts'
+import { encode, WIRE_1_1 } from './wire.ts'
+import { MESSAGES } from './attacks.ts'
 import { onStage, type Scene } from './scene.ts'
-
-/** About 64 KiB per write: 4 KiB messages, default channel and 'svc' (bound as channel 1) in turn. */
-const WRITE = concat(Array.from({ length: 16 }, (_, i) => i % 2 === 0 ? encode.message(new Uint8Array(4096).fill(i)) : encode.channel(1, new Uint8Array(4096).fill(i))))
 
 /** One identity's flood: a stream, flooded until it ends or time runs out; a new stream if the victim closed it. */
 async function floodAs (s: Scene, peer: HostilePeer, until: number): Promise<{ streams: number, ended: number, bytes: number }> {
@@ -26,7 +24,7 @@ async function floodAs (s: Scene, peer: HostilePeer, until: number): Promise<{ s
     }
     r.streams++
     await stream.write(encode.bind(1, 'svc'))
-    const f = await stream.flood(() => WRITE, { ms: until - Date.now() })
+    const f = await stream.flood(() => MESSAGES, { ms: until - Date.now() })
     r.bytes += f.bytes
     if (f.stopped === 'closed') r.ended++
   }

@@ -7,51 +7,18 @@
  * up and an honest member is served throughout.
  */
 import { describe, it } from 'node:test'
-import { KIND, uvarint, encode, WIRE_1_1 } from './wire.ts'
+import { WIRE_1_1 } from './wire.ts'
+import { NAMES_PER_STREAM as PER_STREAM, reliableNames } from './attacks.ts'
 import { onStage } from './scene.ts'
 import type { AttackStream } from './hostile-peer.ts'
 
-/** Bindings per stream: within the 256 a stream may make (attack (a) is another test). */
-const PER_STREAM = 256
-const NAME_BYTES = 64
-const utf8 = new TextEncoder()
-
-/**
- * HELLO(session), then for each of the stream's 256 channel numbers a BIND to a new 64-byte name
- * (`first` onwards, never repeated) and RELIABLE seq 1 with a one-byte payload.
- */
-function namesStream (session: number, first: number): Uint8Array {
-  const hello = encode.hello(session)
-  const out = new Uint8Array(hello.byteLength + PER_STREAM * (2 + 2 + NAME_BYTES + 6))
-  out.set(hello)
-  let at = hello.byteLength
-  for (let ch = 1; ch <= PER_STREAM; ch++) {
-    const c = uvarint(ch)
-    out[at++] = 1 + c.byteLength + NAME_BYTES
-    out[at++] = KIND.BIND
-    out.set(c, at)
-    at += c.byteLength
-    out.fill(0x72, at, at + NAME_BYTES) // 'r'
-    const digits = utf8.encode(String(first + ch - 1))
-    out.set(digits, at + NAME_BYTES - digits.byteLength)
-    at += NAME_BYTES
-    out[at++] = 1 + c.byteLength + 1 + 1 // RELIABLE ch seq=1 payload(1)
-    out[at++] = KIND.RELIABLE
-    out.set(c, at)
-    at += c.byteLength
-    out[at++] = 1
-    out[at++] = 0x2a
-  }
-  return out.subarray(0, at)
-}
-
 describe('hostile peers: reliable messages for channels never opened (b)', () => {
-  it('as a member: names bound stream after stream for 3 s are acknowledged and counted unknownChannel, and leave no state once the streams close', async t => {
+  it('as a member: names bound stream after stream for 4 s are acknowledged and counted unknownChannel, and leave no state once the streams close', async t => {
     await onStage(t, { member: true }, async s => {
       const { findings, attacker, victim } = s
       const before = (await s.stats())?.net.unknownChannel ?? NaN
       const session = 0x1234_5678
-      const until = Date.now() + 3000
+      const until = Date.now() + 4000
       const streams: AttackStream[] = []
       let names = 0
       let acked = 0
@@ -60,7 +27,7 @@ describe('hostile peers: reliable messages for channels never opened (b)', () =>
       for (let k = 0; k < 100_000 && Date.now() < until; k++) {
         const stream = await attacker.open(victim.addr, WIRE_1_1)
         streams.push(stream)
-        if (!await stream.write(namesStream(session, k * PER_STREAM + 1))) break
+        if (!await stream.write(reliableNames(session, k * PER_STREAM + 1))) break
         names += PER_STREAM
         // every 16th stream waits for the victim to take it all: the flood stays paced by the victim
         if (k % 16 === 15) {
