@@ -82,3 +82,11 @@ export function requests (first: number, count: number, ch = 1): Uint8Array {
 export const MESSAGES = concat(Array.from({ length: 16 }, (_, i) => i % 2 === 0
   ? encode.message(new Uint8Array(4096).fill(i))
   : encode.channel(1, new Uint8Array(4096).fill(i))))
+
+/**
+ * The value of a resolver key as the victim and the honest member know it ('value of <key>'): a
+ * poisoning member answers anything else, which the victim's `validate` must catch.
+ */
+export function valueOf (key: string | Uint8Array): Uint8Array {
+  return utf8.encode(`value of ${typeof key === 'string' ? key : new TextDecoder().decode(key)}`)
+}

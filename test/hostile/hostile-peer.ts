@@ -11,7 +11,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { WireDecoder, WIRE_1_0, WIRE_1_1, concat, encode, KIND, type Frame } from './wire.ts'
+import { WireDecoder, WIRE_1_0, WIRE_1_1, concat, encode, frame, KIND, type Frame } from './wire.ts'
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -43,6 +43,11 @@ export class Inbox {
   readonly parts = new Map<number, number>()
   readonly ends: number[] = []
   readonly errors: Array<{ id: number, code: number, messageBytes: number }> = []
+  /** The victim's channel bindings on its stream, and the requests it made of us. */
+  readonly names = new Map<number, string>()
+  readonly requests: Array<{ channel: string | undefined, id: number, payload: Uint8Array }> = []
+  /** Called for each request the victim makes of us (to answer it, or lie). */
+  onRequest: ((r: { channel: string | undefined, id: number, payload: Uint8Array }) => void) | undefined
   /** The decoder stopped: the victim wrote something that is not our wire. */
   broken: string | undefined
   #waiters: Array<{ until: () => boolean, resolve: () => void }> = []
@@ -54,6 +59,12 @@ export class Inbox {
     else if (f.kind === KIND.PART) this.parts.set(f.a, (this.parts.get(f.a) ?? 0) + 1)
     else if (f.kind === KIND.END) this.ends.push(f.a)
     else if (f.kind === KIND.ERROR) this.errors.push({ id: f.a, code: f.b, messageBytes: f.rest.byteLength })
+    else if (f.kind === KIND.BIND) this.names.set(f.a, new TextDecoder().decode(f.rest))
+    else if (f.kind === KIND.REQUEST) {
+      const r = { channel: this.names.get(f.a), id: f.b, payload: f.rest.slice() }
+      this.requests.push(r)
+      this.onRequest?.(r)
+    }
     this.#check()
   }
 
@@ -281,21 +292,23 @@ export class HostilePeer {
 
   /**
    * Accept the victim's streams to us (we are its member): read every frame into `inbox`, and
-   * report FLOW once per turn like an honest receiver ('honest'), or never ('silent': the victim's
-   * writes stall at its window and it declares the link dead).
+   * report FLOW once per turn like an honest receiver ('honest'), never ('silent': the victim's
+   * writes stall at its window and it declares the link dead), or falsely ('lying': FLOW of a
+   * megabyte more than was written, then a frame of a kind the reverse direction does not have).
    */
-  async accept (mode: 'honest' | 'silent'): Promise<void> {
+  async accept (mode: 'honest' | 'silent' | 'lying'): Promise<void> {
     const handler = (stream: Stream): void => {
       this.victimStreams++
       const decoder = new WireDecoder(f => { this.inbox.take(f) })
       let scheduled = false
-      let helloBack = mode === 'honest'
+      let helloBack = true
       const report = (): void => {
         scheduled = false
         if (stream.writeStatus !== 'writable' || decoder.consumed === this.reported) return
         this.reported = decoder.consumed
+        const flow = mode === 'lying' ? concat([encode.flow(decoder.consumed + 1024 * 1024), frame(0x43)]) : encode.flow(decoder.consumed)
         try {
-          stream.send(helloBack ? concat([encode.helloBack(1), encode.flow(decoder.consumed)]) : encode.flow(decoder.consumed))
+          stream.send(helloBack ? concat([encode.helloBack(1), flow]) : flow)
           helloBack = false
         } catch {}
       }
@@ -305,7 +318,7 @@ export class HostilePeer {
           decoder.push(chunk)
         }
         if (decoder.error !== undefined) this.inbox.broken = decoder.error
-        if (mode === 'honest' && !scheduled) {
+        if (mode !== 'silent' && !scheduled) {
           scheduled = true
           setImmediate(report)
         }

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { fork, type ChildProcess } from 'node:child_process'
 import { createConsensusNet, type ConsensusNet } from '../../src/index.ts'
 import { HostilePeer } from './hostile-peer.ts'
+import { valueOf } from './attacks.ts'
 import type { VictimConfig, VictimMemory, VictimStats } from './victim.ts'
 import type { TestContext } from 'node:test'
 
@@ -253,12 +254,14 @@ export class HonestLoad {
 export interface SceneOptions {
   /** The attacker is in the victim's membership (as 'x'), and reads the victim's stream to it. */
   member: boolean
-  /** How the attacker reads the victim's stream to it: reporting FLOW, or never. */
-  reading?: 'honest' | 'silent'
+  /** How the attacker reads the victim's stream to it: reporting FLOW, never, or falsely. */
+  reading?: 'honest' | 'silent' | 'lying'
   /** More hostile members (x1, x2, ...), reading like the attacker: a coalition. */
   accomplices?: number
   channels?: VictimConfig['channels']
   init?: Record<string, unknown>
+  /** The victim opens a resolver of this name (and the honest member one that serves every key). */
+  resolver?: string
 }
 
 export interface Scene {
@@ -287,7 +290,12 @@ export interface Scene {
  * and the honest member served throughout; tears everything down whatever happens.
  */
 export async function onStage (t: TestContext, options: SceneOptions, attack: (s: Scene) => Promise<void>): Promise<void> {
-  const config: VictimConfig = { init: { ...VICTIM_INIT, ...options.init }, channels: options.channels ?? VICTIM_CHANNELS, manyHosts: true }
+  const config: VictimConfig = {
+    init: { ...VICTIM_INIT, ...options.init },
+    channels: options.channels ?? VICTIM_CHANNELS,
+    manyHosts: true,
+    ...(options.resolver === undefined ? {} : { resolver: options.resolver })
+  }
   const findings = new Findings()
   const cleanup: Array<() => Promise<unknown>> = []
   try {
@@ -296,6 +304,7 @@ export async function onStage (t: TestContext, options: SceneOptions, attack: (s
     const honest = await createConsensusNet({ reconnect: { initialDelay: 20, maxDelay: 200 } })
     cleanup.push(async () => { await honest.stop() })
     honest.channel('svc')
+    if (options.resolver !== undefined) honest.resolver(options.resolver, { produce: key => valueOf(key) })
     const attacker = await HostilePeer.start()
     cleanup.push(async () => { await attacker.stop() })
     const accomplices: HostilePeer[] = []

@@ -9,7 +9,8 @@
  *
  * argv: <config JSON>. Nothing here looks inside the library: only its public API.
  */
-import { createConsensusNet, type ConsensusNet } from '../../src/index.ts'
+import { createConsensusNet, type ConsensusNet, type Resolver } from '../../src/index.ts'
+import { valueOf } from './attacks.ts'
 
 export interface VictimChannel {
   name: string
@@ -27,6 +28,11 @@ export interface VictimConfig {
    * 127.0.0.1, one host to libp2p, where the attackers of a real validator come from many.
    */
   manyHosts: boolean
+  /**
+   * A resolver of this name: it serves every key with 'value of <key>' and takes only that value
+   * as valid, so a member answering anything else is caught by `validate`.
+   */
+  resolver?: string
 }
 
 /** What the library adds for issue 14, read where present (today's code has none of it). */
@@ -87,6 +93,16 @@ for (const spec of config.channels) {
   }
 }
 
+let resolver: Resolver | undefined
+if (config.resolver !== undefined) {
+  resolver = net.resolver(config.resolver, {
+    produce: key => valueOf(key),
+    validate: (key, value) => Buffer.from(value).equals(valueOf(key)),
+    hedge: false,
+    timeout: 2000
+  })
+}
+
 // an event today's library does not have: listened to as a plain EventTarget
 ;(net as unknown as EventTarget).addEventListener('peer:blocked', evt => {
   post({ event: 'peer:blocked', detail: (evt as CustomEvent).detail })
@@ -118,6 +134,16 @@ const commands: Record<string, (args: any) => Promise<unknown>> = {
     for (const spec of config.channels) channels[spec.name] = net.channel(spec.name).stats()
     const blocked = (net as unknown as Hardened).blocked
     return { net: net.stats(), channels, blocked: typeof blocked === 'function' ? blocked.call(net) : null, handled, partsYielded }
+  },
+  /** Fetches `key` through the resolver (from `from`, if given): the value as text, or the error's code. */
+  async fetch ({ key, from }: { key: string, from?: string[] }) {
+    if (resolver === undefined) throw new Error('no resolver')
+    try {
+      const value = await resolver.fetch(key, { signal: AbortSignal.timeout(5000), ...(from === undefined ? {} : { from }) })
+      return { value: new TextDecoder().decode(value), stats: resolver.stats() }
+    } catch (err: any) {
+      return { error: String(err?.code ?? err?.name ?? err), stats: resolver.stats() }
+    }
   },
   async memory (): Promise<VictimMemory> {
     await fullGc()
