@@ -109,7 +109,7 @@ export class AttackStream {
   /** Bytes we wrote on it, and read back on its reverse direction. */
   sent = 0
   received = 0
-  /** Reverse frames: the last FLOW total, ACKs by channel, HELLO_BACK. */
+  /** Reverse frames: the last FLOW total, the highest ACK by channel, and how many of each kind came. */
   flow = 0
   readonly acks = new Map<number, number>()
   readonly reverseKinds = new Map<number, number>()

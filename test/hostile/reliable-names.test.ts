@@ -4,7 +4,8 @@
  * for channels the victim opened: such frames are acknowledged (ACK) and counted in
  * `stats().unknownChannel`, and once the streams are closed the victim's live heap is back within
  * the bound of its options (on the code of the issue, 2.1M names left 289 MiB). The victim stays
- * up and an honest member is served throughout.
+ * up and an honest member is served throughout. A non-member's reliable messages are held, never
+ * acknowledged, within the tentative bounds.
  */
 import { describe, it } from 'node:test'
 import { WIRE_1_1 } from './wire.ts'
@@ -48,6 +49,27 @@ describe('hostile peers: reliable messages for channels never opened (b)', () =>
       findings.check(after - before >= fullyConsumed * PER_STREAM && after - before <= names, `unknownChannel must count each RELIABLE frame for a channel never opened: +${after - before} for ${names} sent (${fullyConsumed * PER_STREAM} surely consumed)`)
       findings.check(acked >= fullyConsumed * PER_STREAM * 0.99, `each RELIABLE frame must be acknowledged: ${acked} ACKs for ${fullyConsumed * PER_STREAM} frames surely consumed`)
       await s.checkHeap('after the streams closed', true)
+    })
+  })
+
+  it('as a non-member: names bound stream after stream for 3 s are held, not acknowledged, and within the bound', async t => {
+    await onStage(t, { member: false }, async s => {
+      const { findings, attacker, victim } = s
+      const until = Date.now() + 3000
+      let streams = 0
+      let acked = 0
+      for (let k = 0; k < 100_000 && Date.now() < until; k++) {
+        const stream = await attacker.open(victim.addr, WIRE_1_1)
+        streams++
+        if (!await stream.write(reliableNames(0x1234, k * PER_STREAM + 1))) break
+        await stream.consumed(5000)
+        acked += stream.acks.size
+        await stream.close()
+      }
+      await s.checkHeap('after the streams closed')
+      const st = await s.stats()
+      findings.note(`${streams} streams, ${streams * PER_STREAM} names; ${acked} ACKs; tentative ${JSON.stringify(st?.net.tentative)}; unknownChannel ${String(st?.net.unknownChannel)}`)
+      findings.check(acked === 0, `a non-member's reliable messages are held unacknowledged: ${acked} ACKs came back`)
     })
   })
 })

@@ -125,6 +125,7 @@ export class VictimProcess {
         else p?.reject(new Error(`victim: ${String(m.error)}`))
       }
     })
+    this.child.on('error', () => {}) // IPC errors of a dead victim: every call reports them, and 'exit' follows
     this.child.on('exit', (code, signal) => {
       this.#exit = `victim exited (${signal ?? code})${this.#stderr === '' ? '' : ': ' + lastLines(this.#stderr)}`
       for (const p of this.#pending.values()) p.reject(new Error(this.#exit))
@@ -144,11 +145,20 @@ export class VictimProcess {
     return this.#exit
   }
 
+  /** Resolves once the process has exited, or after `ms`. */
+  async exited (ms: number): Promise<void> {
+    if (this.#exit !== undefined) return
+    await withTimeout(new Promise(resolve => this.child.once('exit', resolve)), ms, 'still running').catch(() => {})
+  }
+
   async call<T = unknown> (cmd: string, args: object = {}, ms = 15_000): Promise<T> {
     if (this.#exit !== undefined) throw new Error(this.#exit)
     const id = this.#nextId++
-    const reply = new Promise<T>((resolve, reject) => { this.#pending.set(id, { resolve, reject }) })
-    this.child.send({ id, cmd, args })
+    const reply = new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      // a victim that died a moment ago: the send fails (EPIPE) before its 'exit' arrives
+      this.child.send({ id, cmd, args }, err => { if (err != null) reject(new Error(`victim: ${err.message}${this.#stderr === '' ? '' : ': ' + lastLines(this.#stderr)}`)) })
+    })
     return await withTimeout(reply, ms, `the victim did not answer '${cmd}' within ${ms} ms (event loop blocked?)`)
       .finally(() => { this.#pending.delete(id) })
   }
@@ -374,11 +384,10 @@ export async function onStage (t: TestContext, options: SceneOptions, attack: (s
     await load.issuedAtLeast(10, 2000)
     await load.stop()
     findings.note(`honest member during the attack: ${load.describe()}`)
+    const up = victim.exit === undefined && await victim.call('stats', {}, 15_000).then(() => true, () => false)
+    if (!up) await victim.exited(2000) // a victim that just died: its 'exit' says how
     findings.check(victim.exit === undefined, `the victim died: ${victim.exit ?? ''}`)
-    if (victim.exit === undefined) {
-      const up = await victim.call('stats', {}, 15_000).then(() => true, () => false)
-      findings.check(up, 'the victim does not answer after the attack')
-    }
+    if (victim.exit === undefined) findings.check(up, 'the victim does not answer after the attack')
     findings.check(load.issued > 0 && load.latencies.length === load.issued,
       `the honest member was not served during the attack: ${load.describe()}`)
   } finally {
