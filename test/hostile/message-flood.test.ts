@@ -32,12 +32,12 @@ async function floodAs (s: Scene, peer: HostilePeer, until: number): Promise<{ s
 }
 
 describe('hostile peers: valid message floods (f)', () => {
-  it('as 32 non-members with fresh identities, flooding for 3 s and coming back when evicted: at most maxTentativeReceivers held, within the bound, nobody blocked', async t => {
+  it('as 24 non-members with fresh identities, flooding for 3 s and coming back when evicted: at most maxTentativeReceivers held, within the bound, nobody blocked', async t => {
     await onStage(t, { member: false }, async s => {
       const { findings } = s
       const peers: HostilePeer[] = []
       try {
-        for (let i = 0; i < 32; i++) peers.push(await HostilePeer.start())
+        for (let i = 0; i < 24; i++) peers.push(await HostilePeer.start())
         const until = Date.now() + 3000
         let most = 0
         const watch = setInterval(() => {
@@ -48,7 +48,7 @@ describe('hostile peers: valid message floods (f)', () => {
         await s.checkHeap('at the end of the flood, streams still open')
         const st = await s.stats()
         const sum = floods.reduce((a, f) => ({ streams: a.streams + f.streams, ended: a.ended + f.ended, bytes: a.bytes + f.bytes }), { streams: 0, ended: 0, bytes: 0 })
-        findings.note(`flood: 32 identities, ${sum.streams} streams (${sum.ended} closed by the victim), ${(sum.bytes / 2 ** 20).toFixed(1)} MiB written; tentative ${JSON.stringify(st?.net.tentative)}; most held at once ${Math.max(most, st?.net.tentative.receivers ?? 0)}`)
+        findings.note(`flood: 24 identities, ${sum.streams} streams (${sum.ended} closed by the victim), ${(sum.bytes / 2 ** 20).toFixed(1)} MiB written; tentative ${JSON.stringify(st?.net.tentative)}; most held at once ${Math.max(most, st?.net.tentative.receivers ?? 0)}`)
         findings.check(Math.max(most, st?.net.tentative.receivers ?? 0) <= 8, `at most maxTentativeReceivers (8) peers may be held: ${Math.max(most, st?.net.tentative.receivers ?? 0)} were`)
         findings.check(s.victim.blocked.length === 0, `valid traffic must block nobody: ${JSON.stringify(s.victim.blocked)}`)
       } finally {
