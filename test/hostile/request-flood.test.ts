@@ -7,6 +7,9 @@
  * errors carry an empty message, so the attacker gets back at most the bytes it sent. A
  * non-member's requests are dropped, and cost the honest member nothing either. A burst of 1,000
  * requests in one write to a handler that answers at once is answered in full, none `busy`.
+ * Found while building these, beyond the issue's list: a request reusing an id in flight must not
+ * reflect more bytes than it carries either, and requests kept waiting must not pin the receive
+ * buffers they arrived in.
  */
 import { describe, it } from 'node:test'
 import { CODE, encode, WIRE_1_1, concat } from './wire.ts'
@@ -45,8 +48,10 @@ async function paced (s: Scene, stream: AttackStream, total: number, expected: n
     if (!await stream.consumed(5000)) break
   }
   const inbox = s.attacker.inbox
-  await inbox.wait(() => inbox.responses.length + inbox.errors.length >= expected, 10_000, `${expected} replies`)
+  // a victim that resets the stream instead of answering ends the wait too
+  const answered = inbox.wait(() => inbox.responses.length + inbox.errors.length >= expected, 10_000, `${expected} replies`)
     .catch((err: Error) => { s.findings.note(err.message) })
+  await Promise.race([answered, stream.ended])
   return bytes
 }
 
@@ -149,6 +154,27 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       const sent = await paced(s, stream, 10_000, 10_000, same)
       findings.note(`10,000 requests reusing id 200 (${sent} bytes): ${errorsOf(s)}; ${attacker.inbox.bytes} bytes back`)
       findings.check(attacker.inbox.bytes <= sent + 64, `refusals of a reused id must not reflect more than the requests carry: ${attacker.inbox.bytes} bytes back for ${sent} sent (${(attacker.inbox.bytes / sent).toFixed(1)}x)`)
+      stream.reset()
+    })
+  })
+
+  it('as a member: requests waiting for a handler hold their own bytes, not the receive buffers they arrived in', async t => {
+    // 5-byte requests each in its own ~60 KB stretch of 4 KB messages, to a handler that never
+    // answers: each request the victim keeps waiting (up to maxConcurrentRequests + maxQueuedRequests)
+    // must not pin the decrypted chunk it came in (up to 64 KiB), which the bound, derived from a
+    // 4 KiB maxMessageSize, does not allow for
+    const channels = [...DEFAULT_SVC, { name: 'hang', options: {}, serve: 'hang' as const }, { name: 'hang2', options: {}, serve: 'hang' as const }]
+    await onStage(t, { member: true, channels, init: { maxMessageSize: 4096 } }, async s => {
+      const { findings, attacker } = s
+      const stream = await attacker.open(s.victim.addr, WIRE_1_1)
+      await stream.write(concat([encode.bind(1, 'hang'), encode.bind(2, 'hang2')]))
+      const filler = concat(Array.from({ length: 15 }, () => encode.message(new Uint8Array(4000))))
+      // 1,040 on each channel: 16 served and 1,024 queued at most
+      const f = await stream.flood(i => concat([requests(i, 1, 1 + i % 2), filler]), { writes: 2080, ms: 8000 })
+      await stream.consumed(5000)
+      const st = await s.stats()
+      findings.note(`${f.writes} requests among ${(f.bytes / 2 ** 20).toFixed(1)} MiB of messages; victim's hang channels: ${JSON.stringify(st?.channels.hang.requests)}, ${JSON.stringify(st?.channels.hang2.requests)}; handler calls ${String(st?.handled.hang)}, ${String(st?.handled.hang2)}`)
+      await s.checkHeap('with the requests waiting')
       stream.reset()
     })
   })
