@@ -80,6 +80,8 @@ export interface Profile {
     deadLinkTimeout: number
   }
   reliable: { repeats: number, count: number }
+  /** Rounds of (no attack + each attack); how long the honest member asks in each trial, and how often. */
+  hostile: { repeats: number, trialMs: number, rate: number }
 }
 
 export const QUICK: Profile = {
@@ -104,7 +106,8 @@ export const QUICK: Profile = {
   priority: { repeats: 3, voteRate: 100, voteMs: 4000, floodSize: 4096, fillMs: 1000 },
   resolver: { repeats: 3, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
   chaos: { faults: 20, repeats: 1, rate: 2500, blackholeMs: [300, 2000], gapMs: [300, 1000], deadLinkTimeout: 1000 },
-  reliable: { repeats: 5, count: 300_000 }
+  reliable: { repeats: 5, count: 300_000 },
+  hostile: { repeats: 3, trialMs: 2500, rate: 200 }
 }
 
 export const FULL: Profile = {
@@ -129,5 +132,6 @@ export const FULL: Profile = {
   priority: { repeats: 5, voteRate: 100, voteMs: 10_000, floodSize: 4096, fillMs: 1000 },
   resolver: { repeats: 7, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
   chaos: { faults: 40, repeats: 3, rate: 2500, blackholeMs: [300, 3000], gapMs: [300, 1500], deadLinkTimeout: 1000 },
-  reliable: { repeats: 7, count: 3_000_000 }
+  reliable: { repeats: 7, count: 3_000_000 },
+  hostile: { repeats: 5, trialMs: 5000, rate: 200 }
 }

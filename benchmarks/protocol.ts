@@ -2,6 +2,7 @@
  * The requests the parent process sends a worker process over IPC, and what each answers.
  * One worker hosts one node (or, for floods, several nodes of the same contender).
  */
+import type { AttackName, AttackResult } from './attacker.ts'
 import type { ChannelSpec, ContenderName, FetchJob, FetchResult, RequestJob, RequestResult, ResolverSpec, SendJob, SendResult } from './contenders/contender.ts'
 
 export interface CpuTime {
@@ -137,6 +138,16 @@ export interface Requests {
   stop: {
     args: Record<string, never>
     result: Record<string, never>
+  }
+  /** The 'hostile' scenario's attacker (benchmarks/attacker.ts): starts its member identity. */
+  'hostile-init': {
+    args: Record<string, never>
+    result: { addr: string }
+  }
+  /** Runs one attack against `target` (a multiaddr with /p2p/) for `ms`. */
+  'hostile-attack': {
+    args: { attack: AttackName, target: string, ms: number }
+    result: AttackResult
   }
 }
 

@@ -80,7 +80,7 @@ function paramText (p: Params): string {
 
 interface Table { title: string, header: string[], rows: string[][] }
 
-const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority', 'reliable', 'resolver', 'chaos']
+const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority', 'reliable', 'resolver', 'chaos', 'hostile']
 
 function tables (results: Results): Table[] {
   const figures = results.figures()
@@ -145,6 +145,7 @@ const METHOD = `How it is measured (benchmarks/, one concept per file):
 - Reliable: one pair of nodes opens two channels of the same priority, one \`{ reliable: true }\`, and sends 256 B as fast as it goes on one at a time (paced on its queue as in link), taking turns round by round with the default channel as a reference; the ratio is reliable / unreliable within a round.
 - Resolver: 4 nodes each serve every key (\`produce\` sleeps a few ms, 1 KiB values); 1,000 fetches over 100 keys drawn with a seeded Zipf skew (exponent 1) are spread over the 4 nodes, 8 outstanding per node, with new keys every trial. Columns: \`net.resolver\` with default options, the same with \`hedge: false\`, and a naive \`channel.request\` per fetch to a random other member whose handler produces every request. "One member at 200 ms": that member's \`produce\` sleeps 200 ms (a different member each round); it keeps fetching, and its resolver cache answers what it already holds. Figures are summed over the nodes from \`resolver.stats()\`.
 - Chaos: two nodes over TCP where every connection between them goes through a userspace proxy (\`test/fixtures/tcp-proxy.ts\`, one in front of each node); a seeded schedule of cuts (RST), holding blackholes (nothing forwarded or closed, held bytes released on heal) and dropping blackholes (bytes discarded) hits both proxies at once while 256 B messages flow at a steady rate on a reliable and an unreliable channel, with \`deadLinkTimeout\` 1 s. The receiver tracks every sequence number; "lost uncounted" is sent - delivered - the sender's counted \`dropped\`.
+- Hostile: a victim with small bounds (64 KiB messages, 1 MiB send buffers, 8 tentative peers of 256 KiB), an honest member asking it 256 B requests at 200/s, and an attacker speaking the README's wire from a raw libp2p node (\`benchmarks/attacker.ts\`), each in its own process. Each round runs a trial with no attack and one under each attack, in rotating order; the attack starts 0.5 s before the honest requests. Ratios are the honest p99 (p50) under an attack over the same round's with no attack; a failed request counts at its 5 s timeout. The victim's RSS growth is its peak during the trial minus its RSS after GC before it, held against the worst-case bound its options give (\`test/hostile/scene.ts\`).
 - "event-loop delay" (\`monitorEventLoopDelay\`, 1 ms resolution) and "GC pause" (\`PerformanceObserver\` 'gc' entries) are recorded in each process over a trial: time a message waits for a busy event loop or a GC pause is not spent in the library's queues, and no priority can shorten it.`
 
 /** Contender names as the README reads them. */

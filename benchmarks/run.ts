@@ -15,6 +15,7 @@ import { priority } from './scenarios/priority.ts'
 import { resolver } from './scenarios/resolver.ts'
 import { chaos } from './scenarios/chaos.ts'
 import { reliable } from './scenarios/reliable.ts'
+import { hostile } from './scenarios/hostile.ts'
 import { FULL, QUICK } from './profile.ts'
 import { Progress } from './progress.ts'
 import { Results } from './results.ts'
@@ -24,7 +25,7 @@ import type { Scenario, ScenarioContext } from './scenario.ts'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority, reliable, resolver, chaos]
+const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority, reliable, resolver, chaos, hostile]
 
 function usage (): string {
   return [

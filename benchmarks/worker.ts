@@ -23,6 +23,8 @@ const post = (msg: ReplyMessage | EventMessage, then?: () => void): void => {
 let stallMs = 0
 
 let endpoints: Endpoint[] = []
+/** The 'hostile' scenario's attacker, loaded by 'hostile-init' only. */
+let attacker: typeof import('./attacker.ts') | undefined
 
 /** Reception of the current trial. */
 const recv = {
@@ -309,7 +311,16 @@ const handlers: { [K in RequestName]: Handler<K> } = {
     const usage = process.memoryUsage()
     return { nodes: endpoints.map(e => e.stats()), rss: usage.rss, heapUsed: usage.heapUsed }
   },
+  async 'hostile-init' () {
+    attacker ??= await import('./attacker.ts')
+    return await attacker.startMember()
+  },
+  async 'hostile-attack' ({ attack, target, ms }) {
+    if (attacker === undefined) throw new Error('hostile-init first')
+    return await attacker.runAttack(attack, target, ms)
+  },
   async stop () {
+    await attacker?.stopAttacker()
     await Promise.allSettled(endpoints.map(async e => { await e.stop() }))
     endpoints = []
     setTimeout(() => process.exit(0), 10).unref()

@@ -88,6 +88,14 @@ export const consensusNetEndpoint = (receive: 'event' | 'handler'): EndpointFact
     else channel.addEventListener('message', (evt) => { onPayload(evt.detail.data) })
     const respond = init.respond
     if (spec.serve === true && respond !== undefined) channel.handle(async (data) => responseTo(data, respond))
+    const parts = spec.parts
+    if (parts !== undefined) {
+      const part = new Uint8Array(parts)
+      // "for as long as it is asked", bounded: 10M parts is more than any trial takes
+      channel.handle(async function * (_data, { signal }) {
+        for (let i = 0; i < 10_000_000 && !signal.aborted; i++) yield part
+      })
+    }
     channels.set(spec.name, channel)
   }
   const channelOf = (name: string | undefined): Channel | undefined => {

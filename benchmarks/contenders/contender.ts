@@ -49,6 +49,8 @@ export interface ChannelSpec {
   serve?: boolean
   /** A reliable channel (`{ reliable: true }`): exactly-once, in order, across reconnects. */
   reliable?: boolean
+  /** Answer requests on this channel with a stream of parts of this many bytes, for as long as the requester takes them. */
+  parts?: number
 }
 
 /**
