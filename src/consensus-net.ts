@@ -14,7 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { BLOCK_DURATION, Blocklist, blockedPeer, type BlockedPeer, type BlockReason } from './blocklist.ts'
 import * as defaults from './constants.ts'
 import { DialOrder } from './dial-order.ts'
-import { Dispatcher } from './dispatcher.ts'
+import { Dispatcher, URGENT_HEADROOM } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError, type InvalidFrameReason } from './errors.ts'
 import { GATER_HOOK, type ConsensusNetGater } from './gater.ts'
 import { EMPTY } from './framing.ts'
@@ -724,6 +724,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   #attach (receiver: Receiver, state: MemberState): void {
     const old = this.#receivers.get(receiver.peer)
     this.#receivers.set(receiver.peer, receiver)
+    receiver.stream.maxReadBufferLength = receiver.stream.protocol === this.#channelProtocol
+      ? Math.max(defaults.READ_BUFFER_BYTES, this.#maxBytesInFlight + this.#maxWriteBytes + URGENT_HEADROOM)
+      : defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes
     old?.close('replaced by a newer stream from the same peer')
     receiver.inbound = this.#inbound(state, receiver)
   }

@@ -86,7 +86,7 @@ export interface DispatcherInit {
 }
 
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
-const URGENT_HEADROOM = 64 * 1024
+export const URGENT_HEADROOM = 64 * 1024
 
 /**
  * Payloads of at least this many bytes are written by reference, between copied headers, not

@@ -64,7 +64,7 @@ export class InvalidFrameError extends Error {
   }
 }
 
-export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated' | 'malformed-body' | 'unbound-channel' | 'too-many-channels'
+export type InvalidFrameReason = 'too-large' | 'malformed-length' | 'empty-frame' | 'unknown-kind' | 'truncated' | 'malformed-body' | 'unbound-channel' | 'too-many-channels' | 'overflow'
 
 /** Why a request failed: see `RequestError`. */
 export type RequestErrorCode =

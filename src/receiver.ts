@@ -21,8 +21,8 @@ import {
   bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
-import type { InvalidFrameError } from './errors.ts'
-import type { Stream, StreamMessageEvent } from '@libp2p/interface'
+import { InvalidFrameError } from './errors.ts'
+import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
 /** What a Receiver hands its frames to. */
 export interface Inbound {
@@ -50,7 +50,10 @@ export interface ReceiverInit {
   /** This node's session, sent back on a 1.1.0 stream (FRAME_HELLO_BACK) in its first report. */
   session: number
   inbound: Inbound
-  /** The stream broke the format; it has been reset. Called before `onClose`. */
+  /**
+   * The stream broke the format, or its writer overflowed the read buffer of the paused stream
+   * ('overflow'); it has been reset (its `onClose` came first).
+   */
   onInvalid: (receiver: Receiver, err: InvalidFrameError) => void
   /** The stream closed for any reason. */
   onClose: (receiver: Receiver) => void
@@ -104,9 +107,14 @@ export class Receiver {
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
-    stream.addEventListener('close', () => {
+    stream.addEventListener('close', (evt: StreamCloseEvent) => {
+      // libp2p resets a paused stream whose writer sent more than its read buffer holds: the
+      // writer ignored what this receiver reported consumed (FLOW)
+      const overflow = evt.error?.name === 'StreamBufferError' && this.inbound !== DETACHED
+      if (overflow) this.#detach()
       this.#pending.length = 0
       init.onClose(this)
+      if (overflow) init.onInvalid(this, new InvalidFrameError('overflow'))
     }, { once: true })
     if (init.channels) this.#helloBack = encodeKindFrame(FRAME_HELLO_BACK, init.session, -1)
   }
@@ -374,8 +382,10 @@ export class Receiver {
     if (this.inbound === DETACHED) return // closed by a handler while its frame was being decoded
     this.#detach() // abort() dispatches 'end' synchronously: the violation is reported once
     const err = this.#decoder.error!
-    this.#init.onInvalid(this, err)
+    // reset first: what the owner does next (block the peer, closing its connection) must not
+    // take the place of the stream's own reset
     this.stream.abort(err)
+    this.#init.onInvalid(this, err)
   }
 
   #detach (): void {

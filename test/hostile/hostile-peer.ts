@@ -208,11 +208,14 @@ export class AttackStream {
   /**
    * Writes `next(i)` for i = 0, 1, ... until the stream ends or a budget runs out (each bounded:
    * `ms` defaults to 3 s, `writes` to 1M). Yields to the event loop after every write, so the rest
-   * of this process (an honest member) keeps running.
+   * of this process (an honest member) keeps running. With `window`, it keeps at most that many
+   * bytes written beyond what the victim reported consumed (FLOW), as the README's writer does:
+   * a flood at the pace the protocol allows; without, it writes as fast as the muxer lets it.
    */
-  async flood (next: (i: number) => Uint8Array, budget: { bytes?: number, ms?: number, writes?: number } = {}): Promise<FloodResult> {
+  async flood (next: (i: number) => Uint8Array, budget: { bytes?: number, ms?: number, writes?: number, window?: number } = {}): Promise<FloodResult> {
     const started = Date.now()
     const ms = budget.ms ?? 3000
+    const window = budget.window
     const maxWrites = budget.writes ?? 1_000_000
     const maxBytes = budget.bytes ?? Infinity
     let bytes = 0
@@ -222,6 +225,13 @@ export class AttackStream {
       if (Date.now() - started >= ms) { stopped = 'time'; break }
       if (bytes >= maxBytes) { stopped = 'bytes'; break }
       const chunk = next(writes)
+      if (window !== undefined && this.sent + chunk.byteLength - this.flow > window) {
+        const left = ms - (Date.now() - started)
+        if (!await this.until(() => this.sent + chunk.byteLength - this.flow <= window, Math.max(0, left))) {
+          stopped = this.open ? 'time' : 'closed'
+          break
+        }
+      }
       if (!await this.write(chunk)) { stopped = 'closed'; break }
       bytes += chunk.byteLength
       await new Promise(resolve => setImmediate(resolve))

@@ -13,7 +13,7 @@ import { MESSAGES } from './attacks.ts'
 import { onStage, type Scene } from './scene.ts'
 
 /** One identity's flood: a stream, flooded until it ends or time runs out; a new stream if the victim closed it. */
-async function floodAs (s: Scene, peer: HostilePeer, until: number): Promise<{ streams: number, ended: number, bytes: number }> {
+async function floodAs (s: Scene, peer: HostilePeer, until: number, window?: number): Promise<{ streams: number, ended: number, bytes: number }> {
   const r = { streams: 0, ended: 0, bytes: 0 }
   for (let k = 0; k < 200 && Date.now() < until; k++) {
     let stream: AttackStream
@@ -24,7 +24,7 @@ async function floodAs (s: Scene, peer: HostilePeer, until: number): Promise<{ s
     }
     r.streams++
     await stream.write(encode.bind(1, 'svc'))
-    const f = await stream.flood(() => MESSAGES, { ms: until - Date.now() })
+    const f = await stream.flood(() => MESSAGES, { ms: until - Date.now(), ...(window === undefined ? {} : { window }) })
     r.bytes += f.bytes
     if (f.stopped === 'closed') r.ended++
   }
@@ -57,13 +57,27 @@ describe('hostile peers: valid message floods (f)', () => {
     })
   })
 
-  it('as a member: valid messages as fast as the window allows for 3 s are delivered, and the honest member is served', async t => {
+  it('as a member: valid messages as fast as FLOW allows (1 MiB in flight, as an honest writer) for 3 s are all delivered on one stream, and the honest member is served', async t => {
     await onStage(t, { member: true }, async s => {
-      const r = await floodAs(s, s.attacker, Date.now() + 3000)
+      const r = await floodAs(s, s.attacker, Date.now() + 3000, 1024 * 1024)
       await s.checkHeap('at the end of the flood')
       const st = await s.stats()
       s.findings.note(`flood: ${r.streams} streams, ${(r.bytes / 2 ** 20).toFixed(1)} MiB written; the victim received ${String(st?.net.members.x?.received)} messages from it`)
-      s.findings.check(r.ended === 0, `the victim must not close a member's stream of valid messages: ${r.ended} closed`)
+      s.findings.check(r.streams === 1 && r.ended === 0, `a member writing at the pace FLOW allows keeps its stream: ${r.streams} streams, ${r.ended} closed`)
+    })
+  })
+
+  it('as a member: valid messages as fast as the muxer\'s window allows (FLOW ignored) for 3 s are delivered in turn; a stream that overflows the read buffer is reset, counted overflow; the honest member is served', async t => {
+    await onStage(t, { member: true }, async s => {
+      const before = await s.stats()
+      const r = await floodAs(s, s.attacker, Date.now() + 3000)
+      await s.checkHeap('at the end of the flood')
+      const st = await s.stats()
+      const overflow = (st?.net.invalidFramesByReason.overflow ?? 0) - (before?.net.invalidFramesByReason.overflow ?? 0)
+      s.findings.note(`flood: ${r.streams} streams (${r.ended} closed by the victim, ${overflow} counted overflow), ${(r.bytes / 2 ** 20).toFixed(1)} MiB written; the victim received ${String(st?.net.members.x?.received)} messages from it`)
+      s.findings.check(r.ended === overflow, `each stream the victim closed must be counted overflow: ${r.ended} closed, ${overflow} counted`)
+      s.findings.check((st?.net.members.x?.received ?? 0) > 0, 'the member\'s messages are delivered')
+      s.findings.check((st?.blocked ?? []).length === 0, `a member is never blocked: ${JSON.stringify(st?.blocked)}`)
     })
   })
 })

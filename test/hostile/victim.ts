@@ -9,7 +9,7 @@
  *
  * argv: <config JSON>. Nothing here looks inside the library: only its public API.
  */
-import { createConsensusNet, type ConsensusNet, type Resolver } from '../../src/index.ts'
+import { createConsensusNet, type BlockedPeer, type ConsensusNet, type Resolver } from '../../src/index.ts'
 import { valueOf } from './attacks.ts'
 
 export interface VictimChannel {
@@ -35,16 +35,11 @@ export interface VictimConfig {
   resolver?: string
 }
 
-/** What the library adds for issue 14, read where present (today's code has none of it). */
-interface Hardened {
-  blocked?: () => unknown[]
-}
-
 export interface VictimStats {
-  net: ReturnType<ConsensusNet['stats']> & { invalidFramesByReason?: Record<string, number> }
+  net: ReturnType<ConsensusNet['stats']>
   channels: Record<string, ReturnType<ReturnType<ConsensusNet['channel']>['stats']>>
-  /** `net.blocked()`, or null while the library has no such call. */
-  blocked: unknown[] | null
+  /** `net.blocked()`. */
+  blocked: BlockedPeer[]
   /** Handler calls per channel, and parts yielded by 'parts' handlers. */
   handled: Record<string, number>
   partsYielded: number
@@ -103,9 +98,8 @@ if (config.resolver !== undefined) {
   })
 }
 
-// an event today's library does not have: listened to as a plain EventTarget
-;(net as unknown as EventTarget).addEventListener('peer:blocked', evt => {
-  post({ event: 'peer:blocked', detail: (evt as CustomEvent).detail })
+net.addEventListener('peer:blocked', evt => {
+  post({ event: 'peer:blocked', detail: evt.detail })
 })
 
 function post (msg: unknown): void {
@@ -132,8 +126,7 @@ const commands: Record<string, (args: any) => Promise<unknown>> = {
   async stats (): Promise<VictimStats> {
     const channels: VictimStats['channels'] = {}
     for (const spec of config.channels) channels[spec.name] = net.channel(spec.name).stats()
-    const blocked = (net as unknown as Hardened).blocked
-    return { net: net.stats(), channels, blocked: typeof blocked === 'function' ? blocked.call(net) : null, handled, partsYielded }
+    return { net: net.stats(), channels, blocked: net.blocked(), handled, partsYielded }
   },
   /** Fetches `key` through the resolver (from `from`, if given): the value as text, or the error's code. */
   async fetch ({ key, from }: { key: string, from?: string[] }) {
