@@ -81,7 +81,8 @@ export interface Profile {
   }
   reliable: { repeats: number, count: number }
   /** Rounds of (no attack + each attack); how long the honest member asks in each trial, and how often. */
-  hostile: { repeats: number, trialMs: number, rate: number }
+  /** `attacks`: only these (`--attacks`); default every one of benchmarks/attacker.ts. */
+  hostile: { repeats: number, trialMs: number, rate: number, attacks?: string[] }
 }
 
 export const QUICK: Profile = {

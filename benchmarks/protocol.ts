@@ -105,7 +105,8 @@ export interface Requests {
     result: { trials: TrackResult[] }
   }
   'memory-start': {
-    args: { intervalMs: number }
+    /** `pauses`: also record event-loop delay and GC pauses until 'memory-stop'. */
+    args: { intervalMs: number, pauses?: boolean }
     result: { rss: number }
   }
   'memory-stop': {
@@ -124,6 +125,7 @@ export interface Requests {
       /** V8 heap committed (heapTotal) at start and after the GCs. */
       heapBefore: number
       heapAfterGc: number
+      pauses?: Pauses
     }
   }
   /** Blocks this worker's event loop for `ms` (no reading, no CPU), right after answering. */

@@ -17,6 +17,7 @@ import { chaos } from './scenarios/chaos.ts'
 import { reliable } from './scenarios/reliable.ts'
 import { hostile } from './scenarios/hostile.ts'
 import { FULL, QUICK } from './profile.ts'
+import { ATTACKS } from './attacker.ts'
 import { Progress } from './progress.ts'
 import { Results } from './results.ts'
 import { writeReports, formatTable } from './report.ts'
@@ -35,6 +36,7 @@ function usage (): string {
     '  --cpu-prof  write a V8 CPU profile of every worker to benchmarks/results/tmp/prof/ (workers.txt: pid -> worker)',
     '  --out DIR   write the reports to DIR (default benchmarks/results)',
     '  --sizes L   link: only these message sizes of the profile (bytes, comma-separated)',
+    '  --attacks L hostile: only these attacks (names as in the report, comma-separated)',
     'writes latest.{json,md,svg} (every scenario) or latest-<scenarios>.{json,md,svg} (some)'
   ].join('\n')
 }
@@ -52,7 +54,8 @@ async function main (): Promise<void> {
   }
   const outDir = valueOf('--out') ?? fileURLToPath(new URL('./results/', import.meta.url))
   const sizesArg = valueOf('--sizes')
-  const values = new Set(['--out', '--sizes'].map(f => args.indexOf(f) + 1).filter(i => i > 0))
+  const attacksArg = valueOf('--attacks')
+  const values = new Set(['--out', '--sizes', '--attacks'].map(f => args.indexOf(f) + 1).filter(i => i > 0))
   const names = args.filter((a, i) => !a.startsWith('--') && !values.has(i))
   const unknown = names.filter(n => SCENARIOS.find(s => s.name === n) === undefined)
   if (sizesArg !== undefined) {
@@ -60,6 +63,12 @@ async function main (): Promise<void> {
     const kept = profile.link.sizes.filter(s => sizes.includes(s.size))
     if (kept.length !== sizes.length) unknown.push(`--sizes ${sizesArg} (the profile has ${profile.link.sizes.map(s => s.size).join(', ')})`)
     profile = { ...profile, link: { ...profile.link, sizes: kept } }
+  }
+  if (attacksArg !== undefined) {
+    const attacks = attacksArg.split(',')
+    const missing = attacks.filter(a => !(a in ATTACKS))
+    if (missing.length > 0) unknown.push(`--attacks ${missing.join(',')} (there are ${Object.keys(ATTACKS).join(', ')})`)
+    profile = { ...profile, hostile: { ...profile.hostile, attacks } }
   }
   if (unknown.length > 0 || outDir === '') {
     console.error(`unknown scenario or option: ${unknown.join(', ')}\n${usage()}`)

@@ -276,9 +276,10 @@ const handlers: { [K in RequestName]: Handler<K> } = {
     tracked = undefined
     return { trials: t === undefined ? [] : [...t.values()].map(x => ({ ...x.result, arrivals: x.result.arrivals.slice(0, x.arrivalCount) })) }
   },
-  async 'memory-start' ({ intervalMs }) {
+  async 'memory-start' ({ intervalMs, pauses: measurePauses }) {
     if (memory.timer !== undefined) clearInterval(memory.timer)
     await fullGc()
+    if (measurePauses === true) pauses.start()
     memory.liveBefore = liveBytes()
     memory.heapBefore = process.memoryUsage().heapTotal
     memory.before = process.memoryUsage.rss()
@@ -287,6 +288,7 @@ const handlers: { [K in RequestName]: Handler<K> } = {
     return { rss: memory.before }
   },
   async 'memory-stop' () {
+    const stopped = pauses.stop()
     if (memory.timer !== undefined) clearInterval(memory.timer)
     memory.timer = undefined
     sampleMemory()
@@ -300,7 +302,8 @@ const handlers: { [K in RequestName]: Handler<K> } = {
       liveBefore: memory.liveBefore,
       liveAfterGc: liveBytes(),
       heapBefore: memory.heapBefore,
-      heapAfterGc: process.memoryUsage().heapTotal
+      heapAfterGc: process.memoryUsage().heapTotal,
+      pauses: stopped
     }
   },
   async stall ({ ms }) {

@@ -22,7 +22,8 @@ import { DEFAULT_CHANNEL, type LaneSpec } from './lanes.ts'
 import { Loopback } from './loopback.ts'
 import { EMPTY_MEMBERSHIP, diffMembership, parseMembership, type Member, type Membership, type NodeId, type ParsedMembership } from './membership.ts'
 import { registerMetrics } from './metrics.ts'
-import { DETACHED, Receiver, type Inbound } from './receiver.ts'
+import { DETACHED, Receiver, TURN_BUDGET, type Inbound } from './receiver.ts'
+import { ReceiveRate } from './receive-rate.ts'
 import { CONTROL_LANE, Router, type Outbox, type RouterHost } from './router.ts'
 import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
@@ -73,6 +74,12 @@ export interface ConsensusNetInit {
    * wire format 3 times within a minute; 0 turns that off. Default 10 min.
    */
   blockDuration?: number
+  /**
+   * Bytes per second each member's stream is read at, at most (a burst of one second's worth);
+   * beyond, its stream waits paused, so a member flooding valid frames costs this node no more
+   * than that. Non-members together are read at `tentativeBufferBytes` per second. Default: none.
+   */
+  maxReceiveRate?: number
   /**
    * Of two members, the one with the higher peer ID waits this many ms for the other's connection
    * (while no connection opens on the node) before it dials itself; 0: it dials at once (two
@@ -172,6 +179,8 @@ export interface ConsensusNetStats {
 
 interface MemberState {
   member: Member
+  /** With `maxReceiveRate`: what the member's streams may be read at, shared across its streams. */
+  rate?: ReceiveRate
   /** How frames to this member go out: a Dispatcher, or for this node itself a Loopback. */
   readonly out: Dispatcher | Loopback
   received: number
@@ -224,6 +233,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   readonly #invalidByReason: Partial<Record<InvalidFrameReason, number>> = {}
   readonly #blocklist: Blocklist
   readonly #blockDuration: number
+  readonly #maxReceiveRate: number | undefined
   #refused = 0
   /** Members with an open outgoing stream. */
   #up = 0
@@ -259,8 +269,12 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#tentative = new TentativeReceivers(
       nonNegativeInt('maxTentativeReceivers', init.maxTentativeReceivers ?? defaults.MAX_TENTATIVE_RECEIVERS),
       positiveInt('tentativeBufferSize', init.tentativeBufferSize ?? defaults.TENTATIVE_BUFFER_SIZE),
-      tentativeBufferBytes
+      tentativeBufferBytes,
+      // their messages are only held, the latest tentativeBufferBytes of each: a second's worth of
+      // that, together, is all that is worth reading
+      new ReceiveRate(tentativeBufferBytes)
     )
+    this.#maxReceiveRate = init.maxReceiveRate === undefined ? undefined : positiveInt('maxReceiveRate', init.maxReceiveRate)
     this.#stopOwner = stopOwner
     this.#defaultLane = {
       channel: DEFAULT_CHANNEL,
@@ -724,6 +738,9 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   #attach (receiver: Receiver, state: MemberState): void {
     const old = this.#receivers.get(receiver.peer)
     this.#receivers.set(receiver.peer, receiver)
+    receiver.turnBudget = TURN_BUDGET
+    if (this.#maxReceiveRate !== undefined) receiver.rate = state.rate ??= new ReceiveRate(this.#maxReceiveRate)
+    else receiver.rate = undefined
     receiver.stream.maxReadBufferLength = receiver.stream.protocol === this.#channelProtocol
       ? Math.max(defaults.READ_BUFFER_BYTES, this.#maxBytesInFlight + this.#maxWriteBytes + URGENT_HEADROOM)
       : defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes

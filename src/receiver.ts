@@ -22,6 +22,7 @@ import {
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
 } from './framing.ts'
 import { InvalidFrameError } from './errors.ts'
+import type { ReceiveRate } from './receive-rate.ts'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
 /** What a Receiver hands its frames to. */
@@ -68,6 +69,15 @@ export const MAX_BINDINGS = 256
  * 1 per KiB): 1,024 small frames, or about 1 MiB of large ones; a frame is never split.
  */
 export const TURN_BUDGET = 1024
+/**
+ * What a REQUEST costs beyond its frame: it starts a handler and an answer (measured: a few µs
+ * each against a fraction of one for a message), so a turn holds 64 small requests.
+ */
+export const REQUEST_COST = 15
+/** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed. */
+const REPORT_BYTES = 16 * 1024
+/** A stream whose receive rate is in debt waits at least this many ms (then takes what that time paid for, at once). */
+const THROTTLE_MS = 10
 /** Longest error message carried by FRAME_ERROR, in bytes. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024
 
@@ -89,6 +99,12 @@ export class Receiver {
   #reported = 0
   /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
   #turn = false
+  /** What this stream may process per turn (see TURN_BUDGET); its owner may change it (a non-member's is smaller). */
+  turnBudget = TURN_BUDGET
+  /** A receive rate, if the owner sets one (shared by streams, perhaps): processing waits, the stream paused, while it is in debt. */
+  rate: ReceiveRate | undefined
+  /** The wait of a rate in debt. */
+  #throttle: ReturnType<typeof setTimeout> | undefined
   /** Bytes that arrived but wait for a later turn, oldest first; while there are any the stream is paused. */
   readonly #pending: Uint8Array[] = []
   #paused = false
@@ -192,6 +208,7 @@ export class Receiver {
         if (id < 1) return decoder.fail('malformed-body')
         at = varintEnd
         if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
+        decoder.budget -= REQUEST_COST
         this.inbound.request(name, id, bodyOf(buf, at, end))
         return
       }
@@ -256,49 +273,81 @@ export class Receiver {
     }
     const at = this.#decoder.push(chunk)
     if (at < 0) return this.#invalid()
-    this.#consumed += at
+    this.#taken(at)
     if (at < chunk.byteLength && this.inbound !== DETACHED) {
       pending.push(at === 0 ? chunk : chunk.subarray(at))
       this.#pause()
     }
   }
 
-  /** A turn begins: a fresh budget, and `#tick` at its end. */
+  /** `bytes` were processed: counted consumed, and charged to the rate, if any (in debt: nothing more until it is paid). */
+  #taken (bytes: number): void {
+    this.#consumed += bytes
+    const rate = this.rate
+    if (rate === undefined || bytes === 0) return
+    const wait = rate.take(bytes, performance.now())
+    if (wait <= 0 || this.#throttle !== undefined) return
+    this.#decoder.budget = 0
+    // at least THROTTLE_MS: a stream read in a trickle of wakes would cost a timer and a FLOW report each
+    this.#throttle = setTimeout(this.#paid, Math.max(THROTTLE_MS, Math.ceil(wait)))
+    this.#pause()
+  }
+
+  /** The debt is paid: a turn goes on with what waited, and reports (what was read while in debt is reported too). */
+  readonly #paid = (): void => {
+    this.#throttle = undefined
+    if (!this.#turn) this.#startTurn()
+  }
+
+  /** A turn begins: a fresh budget (none while a rate is in debt), and `#tick` at its end. */
   #startTurn (): void {
     this.#turn = true
-    this.#decoder.budget = TURN_BUDGET
+    this.#decoder.budget = this.#throttle === undefined ? this.turnBudget : 0
     setImmediate(this.#tick)
   }
 
   /**
-   * The end of a turn: what waited gets a fresh budget; once nothing waits the stream resumes
-   * (libp2p then hands over what it held, at once); then the report (1.1.0).
+   * The end of a turn: what waited goes on (`#continue`), then the report (1.1.0): at once when
+   * nothing waits any more; while a backlog is worked off, once REPORT_BYTES more were consumed
+   * (a report per slice would send back a few bytes for every few the peer sends).
    */
   readonly #tick = (): void => {
     this.#turn = false
+    this.#continue()
+    if (!this.#init.channels || this.inbound === DETACHED) return
+    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0) this.#report()
+  }
+
+  /**
+   * What waited gets a fresh budget, unless a rate is in debt; once nothing waits and no rate is
+   * in debt the stream resumes (libp2p then hands over what it held, at once); else it stays
+   * paused, and goes on at the next turn or when the debt is paid.
+   */
+  #continue (): void {
+    if (this.inbound === DETACHED) return
     const pending = this.#pending
-    if (pending.length > 0 && this.inbound !== DETACHED) {
-      const decoder = this.#decoder
-      decoder.budget = TURN_BUDGET
-      while (pending.length > 0) {
-        const chunk = pending[0]
-        const at = decoder.push(chunk)
-        if (at < 0) return this.#invalid()
-        this.#consumed += at
-        if (at < chunk.byteLength) {
-          pending[0] = chunk.subarray(at)
-          break
-        }
-        pending.shift()
+    const decoder = this.#decoder
+    if (this.#throttle === undefined) decoder.budget = this.turnBudget
+    while (pending.length > 0 && decoder.budget > 0) {
+      const chunk = pending[0]
+      const at = decoder.push(chunk)
+      if (at < 0) return this.#invalid()
+      this.#taken(at)
+      if (at < chunk.byteLength) {
+        pending[0] = chunk.subarray(at)
+        break
       }
-      if (pending.length > 0 || this.inbound === DETACHED) {
-        if (!this.#turn && this.inbound !== DETACHED) this.#startTurn()
-      } else {
-        this.#resume()
-        if (this.#ended && pending.length === 0) this.#end()
-      }
+      pending.shift()
     }
-    if (this.#init.channels) this.#report()
+    if (this.inbound === DETACHED) return
+    if (this.#throttle !== undefined) {
+      this.#pause()
+    } else if (pending.length > 0) {
+      if (!this.#turn) this.#startTurn()
+    } else {
+      this.#resume()
+      if (this.#ended && pending.length === 0) this.#end()
+    }
   }
 
   #pause (): void {
@@ -391,6 +440,7 @@ export class Receiver {
   #detach (): void {
     this.inbound = DETACHED
     this.#pending.length = 0
+    clearTimeout(this.#throttle)
     this.#decoder.stop()
     this.stream.removeEventListener('message', this.#onMessage)
     this.stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)

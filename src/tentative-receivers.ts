@@ -13,7 +13,11 @@
  * Held messages are copied: a view would pin the whole receive chunk it came from.
  */
 import { RingBuffer } from './ring-buffer.ts'
-import type { Inbound, Receiver } from './receiver.ts'
+import type { ReceiveRate } from './receive-rate.ts'
+import { TURN_BUDGET, type Inbound, type Receiver } from './receiver.ts'
+
+/** A non-member's stream processes at least this much per turn (a KiB, or 16 small frames). */
+const MIN_TURN_BUDGET = 16
 
 /** A held message of a named channel (a default-channel message is held as its bytes). */
 export class HeldMessage {
@@ -66,13 +70,18 @@ export class TentativeReceivers {
   readonly #maxReceivers: number
   readonly #bufferSize: number
   readonly #bufferBytes: number
+  readonly #turnBudget: number
+  /** What non-members may send together: read at most this fast (their messages are only held). */
+  readonly #rate: ReceiveRate
   /** Insertion order is creation order: the first entry is the next to evict. */
   readonly #entries = new Map<string, Entry>()
 
-  constructor (maxReceivers: number, bufferSize: number, bufferBytes: number) {
+  constructor (maxReceivers: number, bufferSize: number, bufferBytes: number, rate: ReceiveRate) {
+    this.#rate = rate
     this.#maxReceivers = maxReceivers
     this.#bufferSize = bufferSize
     this.#bufferBytes = bufferBytes
+    this.#turnBudget = Math.max(MIN_TURN_BUDGET, Math.floor(TURN_BUDGET / Math.max(1, maxReceivers)))
   }
 
   /** Peers held. */
@@ -105,6 +114,9 @@ export class TentativeReceivers {
     }
     entry.receiver = receiver
     receiver.inbound = entry.inbound
+    // non-members together take about what one member may per turn: their traffic is only held
+    receiver.turnBudget = this.#turnBudget
+    receiver.rate = this.#rate
   }
 
   #entry (): Entry {

@@ -89,4 +89,18 @@ describe('rateLimit on a channel', () => {
     assert.deepEqual(a.channel('q').options.rateLimit, { messages: 1, bytes: undefined, per: 1000 })
     assert.throws(() => a.channel('z', { rateLimit: { per: 1000 } }), RangeError)
   })
+
+  it('maxReceiveRate reads each member at most that fast: a burst beyond it arrives whole and in order, later', async () => {
+    const [a, b] = await mesh(cleanup, 2, { maxReceiveRate: 1 << 20 }) // 1 MiB/s, a second's worth at once
+    const got: number[] = []
+    b.onMessage((_from, data) => { got.push(seqOf(data)) })
+    const started = Date.now()
+    for (let i = 0; i < 48; i++) a.send('b', seq(i, 64 * 1024)) // 3 MiB
+    await waitUntil(() => got.length === 48, 20_000, '48 messages')
+    assert.deepEqual(got, Array.from({ length: 48 }, (_, i) => i))
+    // 2 MiB beyond the burst at 1 MiB/s (less what was in flight when the first debt began)
+    assert.ok(Date.now() - started >= 1000, `3 MiB took ${Date.now() - started} ms`)
+    assert.equal(a.stats().members.b.dropped, 0)
+    await assert.rejects(mesh(cleanup, 1, { maxReceiveRate: 0 }), RangeError)
+  })
 })

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { encodeFrame, encodeKindFrame, FRAME_FLOW, FrameDecoder, MAX_KIND_REVERSE, readVarint } from '../src/framing.ts'
 import { Receiver, TURN_BUDGET } from '../src/receiver.ts'
+import { ReceiveRate } from '../src/receive-rate.ts'
 import { seq, seqOf } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -116,15 +117,23 @@ describe('Receiver turns', () => {
     assert.equal(stream.flow, bytes.byteLength + frames(n, 10).byteLength, 'FLOW reports what was processed')
   })
 
-  it('FLOW counts only what was processed: bytes waiting their turn are not reported consumed', async () => {
+  it('FLOW counts only what was processed: bytes waiting their turn are not reported consumed; a backlog is reported every 16 KiB, and at once when worked off', async () => {
     const stream = new TurnStream()
     const got: number[] = []
     receiver(stream, got)
-    const bytes = frames(0, 3 * TURN_BUDGET)
+    const frame = encodeFrame(seq(0, 100)).byteLength // 2,048 of them: over 16 KiB
+    const bytes = Buffer.concat(Array.from({ length: 3 * TURN_BUDGET }, (_, i) => encodeFrame(seq(i, 100))))
     stream.deliver(bytes)
     await turn() // the turn's end: a second budget, then the report
     assert.equal(got.length, 2 * TURN_BUDGET)
-    assert.equal(stream.flow, 2 * TURN_BUDGET * encodeFrame(seq(0)).byteLength)
+    assert.equal(stream.flow, 2 * TURN_BUDGET * frame)
+    const small = new TurnStream()
+    receiver(small, [])
+    small.deliver(frames(0, 2 * TURN_BUDGET + 10)) // 6-byte frames: 2 budgets are 12 KiB
+    await turn()
+    assert.equal(small.flow, -1, 'no report yet: under 16 KiB while a backlog remains')
+    await turn()
+    assert.equal(small.flow, (2 * TURN_BUDGET + 10) * encodeFrame(seq(0)).byteLength, 'worked off: reported')
   })
 
   it('a list of chunks is taken in order across turns', async () => {
@@ -173,5 +182,39 @@ describe('Receiver turns', () => {
     await turn()
     await turn()
     assert.equal(got.length, TURN_BUDGET)
+  })
+
+  it('with a receive rate, it reads a burst, then waits paused until the debt is paid, and reports what it read', async () => {
+    const stream = new TurnStream()
+    const got: number[] = []
+    const r = receiver(stream, got)
+    r.rate = new ReceiveRate(200_000, 20_000) // 200 KB/s, 20 KB at once
+    // 10 frames of 600 bytes a chunk: about 6 KB, well within a turn's budget
+    const big = (from: number): Uint8Array => Buffer.concat(Array.from({ length: 10 }, (_, i) => encodeFrame(seq(from + i, 600))))
+    const chunk = big(0)
+    const started = performance.now()
+    for (let i = 0; i < 10; i++) stream.deliver(big(i * 10))
+    // chunks are charged whole, after they are read: the fourth goes into debt
+    assert.equal(got.length, 40)
+    assert.deepEqual(stream.events, ['pause'])
+    for (let i = 0; i < 200 && got.length < 100; i++) await new Promise(resolve => setTimeout(resolve, 5))
+    assert.equal(got.length, 100)
+    assert.deepEqual(got.slice(0, 5), [0, 1, 2, 3, 4])
+    const ms = performance.now() - started
+    // 60 KB at 200 KB/s after a 20 KB burst: at least the 40 KB of debt, 200 ms less a chunk's worth
+    assert.ok(ms >= (40_000 - chunk.byteLength) / 200, `took ${ms.toFixed(0)} ms`)
+    // the last chunk left a debt too: once it is paid the stream resumes
+    for (let i = 0; i < 200 && stream.events.at(-1) !== 'resume'; i++) await new Promise(resolve => setTimeout(resolve, 5))
+    assert.equal(stream.events.at(-1), 'resume')
+    assert.equal(stream.flow, 10 * chunk.byteLength)
+  })
+
+  it('a receive rate shared by streams holds them all to it together', () => {
+    const rate = new ReceiveRate(1000, 1000)
+    assert.equal(rate.take(600, 0), 0)
+    assert.equal(rate.take(600, 0), 200, 'in debt by 200 bytes: 200 ms at 1,000 B/s')
+    assert.equal(rate.take(0, 200), 0, 'paid')
+    assert.equal(rate.take(0, 5000), 0)
+    assert.equal(rate.take(1500, 5000), 500, 'the burst is at most 1,000')
   })
 })

@@ -32,8 +32,14 @@ const SVC: ChannelSpec = { name: 'svc', priority: 4, serve: true }
 const PARTS: ChannelSpec = { name: 'parts', priority: 4, parts: 1024 }
 const NONE = 'no attack'
 const C = 'consensus-net'
+/**
+ * The member message flood again, against a second victim that reads each member at most
+ * `maxReceiveRate` (its options otherwise the first's): what the option buys.
+ */
+const RATED = 'member message flood, maxReceiveRate 16 MiB/s'
+const RATE = 16 * MiB
 
-type Case = typeof NONE | AttackName
+type Case = typeof NONE | AttackName | typeof RATED
 
 /** What the tests' bound says for this victim: two remote members (the honest one and the attacker). */
 const BOUND = heapBound({
@@ -52,58 +58,71 @@ export const hostile: Scenario = {
     try {
       progress.step('hostile: starting victim, honest member and attacker')
       const victim = new Worker('hostile/victim')
+      const rated = new Worker('hostile/victim (maxReceiveRate)')
       const honest = new Worker('hostile/honest')
       const attacker = new Worker('hostile/attacker')
-      workers.push(victim, honest, attacker)
-      const [vi, hi, xi] = await Promise.all([
+      workers.push(victim, rated, honest, attacker)
+      const [vi, ri, hi, xi] = await Promise.all([
         // loopback: the non-member flood's fresh identities all come from 127.0.0.1 (one host to libp2p)
         victim.call('init', { contender: C, nodes: [{ nodeId: 'v', index: 0 }], options: VICTIM_INIT, loopback: true, channels: [SVC, PARTS], respond: SIZE }, 60_000),
+        rated.call('init', { contender: C, nodes: [{ nodeId: 'r', index: 2 }], options: { ...VICTIM_INIT, maxReceiveRate: RATE }, loopback: true, channels: [SVC, PARTS], respond: SIZE }, 60_000),
         honest.call('init', { contender: C, nodes: [{ nodeId: 'h', index: 1 }], channels: [{ name: 'svc', priority: 4 }] }, 60_000),
         attacker.call('hostile-init', {}, 60_000)
       ])
       const v = pickAddr(vi.addrs[0])
+      const r = pickAddr(ri.addrs[0])
       const h = pickAddr(hi.addrs[0])
       await Promise.all([
         victim.call('connect', { peers: [{ v, h, x: xi.addr }], timeoutMs: 30_000, waitFor: 3 }, 35_000),
-        honest.call('connect', { peers: [{ v, h }], timeoutMs: 30_000 }, 35_000)
+        rated.call('connect', { peers: [{ r, h, x: xi.addr }], timeoutMs: 30_000, waitFor: 3 }, 35_000),
+        honest.call('connect', { peers: [{ v, r, h }], timeoutMs: 30_000 }, 35_000)
       ])
 
       const trial = async (c: Case): Promise<{ p50: number, p99: number }> => {
-        await victim.call('memory-start', { intervalMs: 10 }, 30_000)
-        const attack = c === NONE ? undefined : attacker.call('hostile-attack', { attack: c, target: v, ms: LEAD_MS + cfg.trialMs }, LEAD_MS + cfg.trialMs + 60_000)
+        const [target, node, attackName] = c === RATED ? [rated, 'r', 'member message flood'] as const : [victim, 'v', c] as const
+        const addr = c === RATED ? r : v
+        await target.call('memory-start', { intervalMs: 10, pauses: true }, 30_000)
+        const attack = attackName === NONE ? undefined : attacker.call('hostile-attack', { attack: attackName, target: addr, ms: LEAD_MS + cfg.trialMs }, LEAD_MS + cfg.trialMs + 60_000)
         if (attack !== undefined) await sleep(LEAD_MS)
         const count = Math.round(cfg.rate * cfg.trialMs / 1000)
-        const r = (await honest.call('request', {
-          job: { trial: newTrialId(), to: 'v', count, size: SIZE, rate: cfg.rate, concurrency: 1024, timeoutMs: TIMEOUT_MS, deadline: wallNow() + cfg.trialMs + 1000, channel: 'svc' }
+        const res = (await honest.call('request', {
+          job: { trial: newTrialId(), to: node, count, size: SIZE, rate: cfg.rate, concurrency: 1024, timeoutMs: TIMEOUT_MS, deadline: wallNow() + cfg.trialMs + 1000, channel: 'svc' }
         }, cfg.trialMs + TIMEOUT_MS + 60_000)).results[0]
         const a = await attack
-        const mem: Requests['memory-stop']['result'] = await victim.call('memory-stop', {}, 30_000)
+        const mem: Requests['memory-stop']['result'] = await target.call('memory-stop', {}, 30_000)
         // a failed request counts at its timeout: failing cannot shorten the tail
-        const latencies = new Float64Array(r.latencies.length + r.failed)
-        latencies.set(r.latencies)
-        latencies.fill(TIMEOUT_MS, r.latencies.length)
+        const latencies = new Float64Array(res.latencies.length + res.failed)
+        latencies.set(res.latencies)
+        latencies.fill(TIMEOUT_MS, res.latencies.length)
         const p = latencyPercentiles([latencies])
         const params = { attack: c }
         results.add('hostile', C, 'p50', 'ms', params, p.p50)
         results.add('hostile', C, 'p99', 'ms', params, p.p99)
         results.add('hostile', C, 'max', 'ms', params, p.max)
-        results.add('hostile', C, 'answered', '%', params, r.succeeded / count * 100)
+        results.add('hostile', C, 'answered', '%', params, res.succeeded / count * 100)
         results.add('hostile', C, 'victim RSS at start (after GC)', 'MiB', params, mem.before / MiB)
         results.add('hostile', C, 'victim RSS peak', 'MiB', params, mem.peak / MiB)
         results.add('hostile', C, 'victim RSS growth (peak)', 'MiB', params, (mem.peak - mem.before) / MiB)
         results.add('hostile', C, 'victim live heap growth (after GC)', 'MiB', params, (mem.liveAfterGc - mem.liveBefore) / MiB)
+        if (mem.pauses !== undefined) {
+          // what no queue of the library can shorten: the victim's loop busy, or the whole process paused
+          results.add('hostile', C, 'victim event-loop delay p99', 'ms', params, mem.pauses.loopDelayP99)
+          results.add('hostile', C, 'victim GC pause max', 'ms', params, mem.pauses.gcMaxMs)
+          results.add('hostile', C, 'victim GC pauses total', 'ms', params, mem.pauses.gcTotalMs)
+        }
         if (a !== undefined) {
           results.add('hostile', C, 'attacker wrote', 'MiB', params, a.sent / MiB)
           results.add('hostile', C, 'attacker got back', 'MiB', params, a.received / MiB)
           results.add('hostile', C, 'attacker streams', 'n', params, a.streams)
         }
-        if (r.failed > 0) results.notes.push(`hostile ${c}: ${r.failed} of ${count} honest requests failed ${JSON.stringify(r.errors)}`)
+        if (res.failed > 0) results.notes.push(`hostile ${c}: ${res.failed} of ${count} honest requests failed ${JSON.stringify(res.errors)}`)
         return { p50: p.p50, p99: p.p99 }
       }
 
       await trial(NONE) // warm-up: JIT, windows
       progress.tick()
-      const cases: Case[] = [NONE, ...Object.keys(ATTACKS) as AttackName[]]
+      const attacks = (cfg.attacks ?? Object.keys(ATTACKS)) as AttackName[]
+      const cases: Case[] = [NONE, ...attacks, ...(attacks.includes('member message flood') ? [RATED as Case] : [])]
       for (let round = 0; round < cfg.repeats; round++) {
         progress.step(`hostile: round ${round + 1}/${cfg.repeats}`)
         const order = cases.map((_, i) => cases[(i + round) % cases.length])
@@ -113,7 +132,7 @@ export const hostile: Scenario = {
             got.set(c, await trial(c))
           } catch (err) {
             results.notes.push(`hostile ${c}, round ${round + 1}: ${(err as Error).message.split('\n')[0]}`)
-            if (victim.child.exitCode !== null || victim.child.signalCode !== null) throw err
+            for (const w of [victim, rated]) if (w.child.exitCode !== null || w.child.signalCode !== null) throw err
           }
         }
         const none = got.get(NONE)
@@ -125,7 +144,7 @@ export const hostile: Scenario = {
         progress.tick()
       }
       results.add('hostile', C, 'victim bound (options)', 'MiB', { attack: NONE }, BOUND / MiB)
-      for (const c of Object.keys(ATTACKS) as AttackName[]) {
+      for (const c of cases.filter(c => c !== NONE)) {
         results.target(`hostile ${c}: honest p99 <= 3x no attack`, results.median('hostile', C, 'p99 vs no attack', { attack: c }), 'max', 3,
           'median over rounds of the honest member\'s request p99 under the attack / with no attack, same round (failed requests count at the 5 s timeout)')
         const growth = results.figures().find(f => f.scenario === 'hostile' && f.metric === 'victim RSS growth (peak)' && f.params.attack === c)
