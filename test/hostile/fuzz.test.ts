@@ -7,20 +7,12 @@
  */
 import { describe, it } from 'node:test'
 import { HostilePeer, type AttackStream } from './hostile-peer.ts'
+import { mulberry32 } from '../../src/testing/random.ts'
 import { concat, encode, frame, WIRE_1_1 } from './wire.ts'
 import { onStage, type Scene } from './scene.ts'
 
-/** mulberry32: a seeded generator of numbers in [0, 1), so that a failing run can be replayed. */
-function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded generator of numbers in [0, 1) (the testing network's), so that a failing run can be replayed. */
+const seeded = mulberry32
 
 /** Longer than any frame the victim accepts (maxMessageSize 64 KiB, plus 80 bytes of fields). */
 const ZEROS = new Uint8Array(64 * 1024 + 128)

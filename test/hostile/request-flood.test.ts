@@ -67,16 +67,21 @@ function errorsOf (s: Scene): string {
   return [...byCode].map(([code, c]) => `code ${code}: ${c.n} (${c.bytes} bytes of message)`).join(', ') || 'no errors'
 }
 
+/** The 3 s flood of 5-byte requests on 'svc', as a member or not: what was sent, and the victim's stats after it. */
+async function requestFlood (s: Scene): Promise<{ stream: AttackStream, f: { requests: number, bytes: number }, st: Awaited<ReturnType<Scene['stats']>> }> {
+  const stream = await s.attacker.open(s.victim.addr, WIRE_1_1)
+  await stream.write(encode.bind(1, 'svc'))
+  const f = await flood(stream, 3000)
+  await s.checkHeap('at the end of the flood')
+  await stream.consumed(5000)
+  return { stream, f, st: await s.stats() }
+}
+
 describe('hostile peers: request floods (c) and a burst (e)', () => {
   it('as a member: 5-byte requests as fast as the window allows for 3 s; the victim stays up within its bound and the honest member is served', async t => {
     await onStage(t, { member: true, channels: DEFAULT_SVC }, async s => {
       const { findings, attacker } = s
-      const stream = await attacker.open(s.victim.addr, WIRE_1_1)
-      await stream.write(encode.bind(1, 'svc'))
-      const f = await flood(stream, 3000)
-      await s.checkHeap('at the end of the flood')
-      await stream.consumed(5000)
-      const st = await s.stats()
+      const { stream, f, st } = await requestFlood(s)
       findings.note(`flood: ${f.requests} requests, ${f.bytes} bytes; ${replies(s, stream)}; victim's svc: ${JSON.stringify(st?.channels.svc.requests)}`)
       findings.check(attacker.inbox.bytes <= f.bytes + 64, `the attacker must get back at most the bytes it sent: ${attacker.inbox.bytes} bytes of answers for ${f.bytes} sent`)
       findings.check(stream.received <= 0.05 * f.bytes + 1024, `flow-control reports must stay small: ${stream.received} bytes of FLOW for ${f.bytes} consumed`)
@@ -86,13 +91,8 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
 
   it('as a non-member: 5-byte requests as fast as the window allows for 3 s are dropped, and the honest member is served', async t => {
     await onStage(t, { member: false, channels: DEFAULT_SVC }, async s => {
-      const { findings, attacker } = s
-      const stream = await attacker.open(s.victim.addr, WIRE_1_1)
-      await stream.write(encode.bind(1, 'svc'))
-      const f = await flood(stream, 3000)
-      await s.checkHeap('at the end of the flood')
-      await stream.consumed(5000)
-      const st = await s.stats()
+      const { findings } = s
+      const { stream, f, st } = await requestFlood(s)
       findings.note(`flood: ${f.requests} requests, ${f.bytes} bytes; ${stream.received} bytes of FLOW back; tentative ${JSON.stringify(st?.net.tentative)}; svc served ${String(st?.channels.svc.requests.served)}`)
       findings.check(stream.received <= 0.05 * f.bytes + 1024, `a non-member gets nothing back but flow-control reports: ${stream.received} bytes for ${f.bytes} sent`)
       stream.reset()
