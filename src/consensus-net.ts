@@ -14,7 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { BLOCK_DURATION, Blocklist, blockedPeer, type BlockedPeer, type BlockReason } from './blocklist.ts'
 import * as defaults from './constants.ts'
 import { DialOrder } from './dial-order.ts'
-import { Dispatcher, URGENT_HEADROOM } from './dispatcher.ts'
+import { Dispatcher } from './dispatcher.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError, type InvalidFrameReason } from './errors.ts'
 import { GATER_HOOK, type ConsensusNetGater } from './gater.ts'
 import { EMPTY } from './framing.ts'
@@ -723,8 +723,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
         this.#invalidFrames++
         this.#invalidByReason[err.reason] = (this.#invalidByReason[err.reason] ?? 0) + 1
         this.#log('reset stream from %s: %s', r.peer, err.message)
-        // a member is the engine's to judge; a stranger breaking the format again and again is cut off
-        if (this.#blockDuration > 0 && !this.#membership.nodeByPeer.has(r.peer) && this.#blocklist.violation(r.peer)) this.#blocklist.block(r.peer, this.#blockDuration, 'violations')
+        // a member is the engine's to judge; a stranger breaking the format again and again is cut
+        // off (a 1.0.0 writer that overflows knows no FLOW: not a violation of its protocol)
+        const violation = err.reason !== 'overflow' || r.stream.protocol === this.#channelProtocol
+        if (violation && this.#blockDuration > 0 && !this.#membership.nodeByPeer.has(r.peer) && this.#blocklist.violation(r.peer)) this.#blocklist.block(r.peer, this.#blockDuration, 'violations')
       },
       onClose: this.#onReceiverClose
     })
@@ -739,11 +741,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     const old = this.#receivers.get(receiver.peer)
     this.#receivers.set(receiver.peer, receiver)
     receiver.turnBudget = TURN_BUDGET
-    if (this.#maxReceiveRate !== undefined) receiver.rate = state.rate ??= new ReceiveRate(this.#maxReceiveRate)
-    else receiver.rate = undefined
-    receiver.stream.maxReadBufferLength = receiver.stream.protocol === this.#channelProtocol
-      ? Math.max(defaults.READ_BUFFER_BYTES, this.#maxBytesInFlight + this.#maxWriteBytes + URGENT_HEADROOM)
-      : defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes
+    receiver.setRate(this.#maxReceiveRate === undefined ? undefined : state.rate ??= new ReceiveRate(this.#maxReceiveRate))
+    // a member's writer, whatever its own window (FLOW) or none (1.0.0), is held by the muxer's:
+    // a paused stream holds all of that rather than reset an honest member
+    receiver.stream.maxReadBufferLength = defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes
     old?.close('replaced by a newer stream from the same peer')
     receiver.inbound = this.#inbound(state, receiver)
   }

@@ -55,10 +55,9 @@ export const DEAD_LINK_TIMEOUT = 5_000
 
 /**
  * What libp2p holds of a paused inbound stream (receiver.ts pauses a stream while its bytes wait
- * their turn) before it resets it: libp2p's own default, kept for peers that are not members.
- * A member's 1.1.0 stream may hold at least what an honest writer keeps unconfirmed (our own
- * `maxBytesInFlight`, a write and the urgent headroom, as our peers run the same options), a
- * 1.0.0 stream, whose writer knows nothing of FLOW, a whole yamux window (16 MiB) and a write.
+ * their turn) before it resets it: libp2p's own default, kept for peers that are not members. A
+ * member's stream may hold a whole yamux window (16 MiB) and a write: whatever its writer's own
+ * window (FLOW) or none (1.0.0), the muxer's holds it, so an honest member is never reset.
  */
 export const READ_BUFFER_BYTES = 4 * 1024 * 1024
 export const YAMUX_MAX_WINDOW = 16 * 1024 * 1024

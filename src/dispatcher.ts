@@ -86,7 +86,7 @@ export interface DispatcherInit {
 }
 
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
-export const URGENT_HEADROOM = 64 * 1024
+const URGENT_HEADROOM = 64 * 1024
 
 /**
  * Payloads of at least this many bytes are written by reference, between copied headers, not
@@ -262,6 +262,10 @@ export class Dispatcher {
         if (this.#closed) {
           stream.abort(new Error('dispatcher closed'))
           return
+        }
+        if (this.#blocked) {
+          stream.abort(new Error('blocked')) // the dial completed after block(): the loop waits for unblock()
+          continue
         }
         if (stream.status !== 'open') {
           stream.abort(new Error('stream not open'))

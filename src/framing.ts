@@ -190,6 +190,12 @@ export class FrameDecoder {
    * costs 1, plus 1 per KiB of it. Its owner refills it; Infinity (the default) never stops.
    */
   budget = Infinity
+  /**
+   * Where the frame being handed out ends in the chunk being pushed: if `onFrame` throws, the
+   * chunk is consumed up to here (the decoder is between two frames), and the rest may be pushed
+   * again, from here.
+   */
+  next = 0
 
   /**
    * @param maxMessageSize - the largest payload; a frame's body may exceed it by the few bytes of
@@ -241,6 +247,7 @@ export class FrameDecoder {
         this.#frameLength = 0
         this.#filled = 0
         this.budget -= 1 + (length >>> 10)
+        this.next = i
         this.#onFrame(frame[0], frame, 1, length)
         continue
       }
@@ -267,6 +274,7 @@ export class FrameDecoder {
       if (end - i >= n) {
         // the whole frame is in this chunk: hand out where it lies
         this.budget -= 1 + (n >>> 10)
+        this.next = i + n
         this.#onFrame(chunk[i], chunk, i + 1, i + n)
         i += n
       } else {

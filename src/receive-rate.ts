@@ -17,11 +17,15 @@ export class ReceiveRate {
     this.#tokens = burst
   }
 
-  /** Charges `bytes` at `now` (ms); returns how many ms until the debt, if any, is paid (0: none). */
+  /**
+   * Charges `bytes` at `now` (ms); returns how many ms until the debt, if any, is paid (0: none).
+   * The debt is at most one burst: streams that share the bucket wait at most a second's worth of
+   * it (with the default burst), however much they were charged.
+   */
   take (bytes: number, now: number): number {
     this.#tokens = Math.min(this.burst, this.#tokens + (now - this.#at) * this.bytesPerSecond / 1000)
     this.#at = now
-    this.#tokens -= bytes
+    this.#tokens = Math.max(-this.burst, this.#tokens - bytes)
     return this.#tokens >= 0 ? 0 : -this.#tokens * 1000 / this.bytesPerSecond
   }
 }

@@ -13,9 +13,11 @@
  * A stream is processed in slices: at most TURN_BUDGET worth of frames per turn of the event loop
  * (framing.ts `budget`), then it yields, so that one peer flooding valid frames cannot stall the
  * others. What waits its turn is kept here and the stream is paused meanwhile: libp2p stops
- * granting the peer window and holds what is already on its way (at most its read buffer, 4 MiB;
- * libp2p resets a stream whose peer overflows it). The consumed bytes reported back (FLOW) are
- * those processed, so an honest writer slows down to what this node takes.
+ * granting the peer window and holds what is already on its way (at most its read buffer, which
+ * the owner sets; libp2p resets a stream whose peer overflows it). The consumed bytes reported
+ * back (FLOW) are those processed, so an honest writer slows down to what this node takes; a
+ * receive rate, if the owner sets one, keeps the stream paused while it is in debt. Once the
+ * stream closes nothing more is decoded.
  */
 import {
   bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
@@ -74,8 +76,11 @@ export const TURN_BUDGET = 1024
  * each against a fraction of one for a message), so a turn holds 64 small requests.
  */
 export const REQUEST_COST = 15
-/** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed. */
+/** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed, or this many ms passed. */
 const REPORT_BYTES = 16 * 1024
+const REPORT_MS = 250
+/** Closing our side of a stream the writer ended waits at most this long for the last report to go (a peer granting no window). */
+const CLOSE_MS = 5_000
 /** A stream whose receive rate is in debt waits at least this many ms (then takes what that time paid for, at once). */
 const THROTTLE_MS = 10
 /** Longest error message carried by FRAME_ERROR, in bytes. */
@@ -94,9 +99,12 @@ export class Receiver {
   readonly #numbers = new Map<string, number>()
   /** Reliable channels: the highest message delivered, by channel number, not yet acknowledged. */
   readonly #acks = new Map<number, number>()
-  /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW). */
+  /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW), and when. */
   #consumed = 0
   #reported = 0
+  #reportedAt = performance.now()
+  /** A report is written and the stream asked to wait ('drain'): the next one waits for it (reports are cumulative). */
+  #reportDraining = false
   /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
   #turn = false
   /** What this stream may process per turn (see TURN_BUDGET); its owner may change it (a non-member's is smaller). */
@@ -127,8 +135,9 @@ export class Receiver {
       // libp2p resets a paused stream whose writer sent more than its read buffer holds: the
       // writer ignored what this receiver reported consumed (FLOW)
       const overflow = evt.error?.name === 'StreamBufferError' && this.inbound !== DETACHED
-      if (overflow) this.#detach()
-      this.#pending.length = 0
+      // nothing more is decoded: what waited its turn is gone with the stream, and what libp2p
+      // still holds of it would follow a gap
+      this.#detach()
       init.onClose(this)
       if (overflow) init.onInvalid(this, new InvalidFrameError('overflow'))
     }, { once: true })
@@ -140,7 +149,7 @@ export class Receiver {
     const n = this.#numbers.get(name)
     if (n === undefined) return
     this.#acks.set(n, seq)
-    if (!this.#turn) this.#startTurn()
+    if (!this.#turn) this.#startTurn(true)
   }
 
   /**
@@ -258,10 +267,25 @@ export class Receiver {
   }
 
   readonly #onMessage = (evt: StreamMessageEvent): void => {
-    if (!this.#turn) this.#startTurn()
+    // what stream.resume() hands over is part of the turn that resumed it: no fresh budget for it
+    if (!this.#turn) this.#startTurn(!this.#resuming)
     const data = evt.data
-    if (data instanceof Uint8Array) this.#feed(data)
-    else for (const chunk of data) this.#feed(chunk)
+    if (data instanceof Uint8Array) {
+      this.#feed(data)
+      return
+    }
+    let fed = 0
+    try {
+      for (const chunk of data) {
+        fed++
+        this.#feed(chunk)
+      }
+    } catch (err) {
+      // a handler threw (see #feed): the chunks after the one it threw in wait, in order
+      let k = 0
+      for (const chunk of data) if (k++ >= fed && this.inbound !== DETACHED) this.#pending.push(chunk)
+      throw err
+    }
   }
 
   /** Decodes `chunk` as far as this turn's budget goes; the rest waits for a later turn, in order. */
@@ -271,7 +295,20 @@ export class Receiver {
       pending.push(chunk)
       return
     }
-    const at = this.#decoder.push(chunk)
+    let at: number
+    try {
+      at = this.#decoder.push(chunk)
+    } catch (err) {
+      // a handler threw (a lean one, called directly): what it was handed is consumed, the rest
+      // waits for the next turn rather than being decoded twice or lost
+      at = this.#decoder.next
+      this.#taken(at)
+      if (at < chunk.byteLength && this.inbound !== DETACHED) {
+        pending.push(chunk.subarray(at))
+        this.#pause()
+      }
+      throw err
+    }
     if (at < 0) return this.#invalid()
     this.#taken(at)
     if (at < chunk.byteLength && this.inbound !== DETACHED) {
@@ -283,10 +320,15 @@ export class Receiver {
   /** `bytes` were processed: counted consumed, and charged to the rate, if any (in debt: nothing more until it is paid). */
   #taken (bytes: number): void {
     this.#consumed += bytes
+    if (bytes > 0) this.#charge(bytes)
+  }
+
+  /** Charges the rate, if any; in debt, the stream stops (budget spent, paused) until the debt is paid. */
+  #charge (bytes: number): void {
     const rate = this.rate
-    if (rate === undefined || bytes === 0) return
+    if (rate === undefined || this.#throttle !== undefined || this.inbound === DETACHED) return
     const wait = rate.take(bytes, performance.now())
-    if (wait <= 0 || this.#throttle !== undefined) return
+    if (wait <= 0) return
     this.#decoder.budget = 0
     // at least THROTTLE_MS: a stream read in a trickle of wakes would cost a timer and a FLOW report each
     this.#throttle = setTimeout(this.#paid, Math.max(THROTTLE_MS, Math.ceil(wait)))
@@ -296,26 +338,44 @@ export class Receiver {
   /** The debt is paid: a turn goes on with what waited, and reports (what was read while in debt is reported too). */
   readonly #paid = (): void => {
     this.#throttle = undefined
-    if (!this.#turn) this.#startTurn()
+    if (!this.#turn) this.#startTurn(true)
   }
 
-  /** A turn begins: a fresh budget (none while a rate is in debt), and `#tick` at its end. */
-  #startTurn (): void {
+  /**
+   * The receive rate from now on (the owner's: a non-member promoted to member changes it). A
+   * wait for the old one ends: the stream goes on at the next turn, under the new one.
+   */
+  setRate (rate: ReceiveRate | undefined): void {
+    this.rate = rate
+    if (this.#throttle === undefined) return
+    clearTimeout(this.#throttle)
+    this.#paid()
+  }
+
+  /**
+   * A turn begins, and `#tick` at its end; `fresh`: with a new budget, none while the rate is in
+   * debt (a stream that starts while other streams sharing its rate are in debt waits too).
+   */
+  #startTurn (fresh: boolean): void {
     this.#turn = true
-    this.#decoder.budget = this.#throttle === undefined ? this.turnBudget : 0
+    if (fresh) {
+      this.#decoder.budget = this.#throttle === undefined ? this.turnBudget : 0
+      this.#charge(0)
+    }
     setImmediate(this.#tick)
   }
 
   /**
    * The end of a turn: what waited goes on (`#continue`), then the report (1.1.0): at once when
    * nothing waits any more; while a backlog is worked off, once REPORT_BYTES more were consumed
-   * (a report per slice would send back a few bytes for every few the peer sends).
+   * or REPORT_MS passed (a report per slice would send back a few bytes for every few the peer
+   * sends; none for long would have an honest writer take the link for dead).
    */
   readonly #tick = (): void => {
     this.#turn = false
     this.#continue()
     if (!this.#init.channels || this.inbound === DETACHED) return
-    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0) this.#report()
+    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0 || performance.now() - this.#reportedAt >= REPORT_MS) this.#report()
   }
 
   /**
@@ -330,20 +390,31 @@ export class Receiver {
     if (this.#throttle === undefined) decoder.budget = this.turnBudget
     while (pending.length > 0 && decoder.budget > 0) {
       const chunk = pending[0]
-      const at = decoder.push(chunk)
+      let at: number
+      try {
+        at = decoder.push(chunk)
+      } catch (err) {
+        // a handler threw: what it was handed is consumed, the rest goes on at the next turn
+        at = decoder.next
+        this.#taken(at)
+        if (at < chunk.byteLength) pending[0] = chunk.subarray(at)
+        else pending.shift()
+        if (!this.#turn && this.inbound !== DETACHED) this.#startTurn(true)
+        throw err
+      }
       if (at < 0) return this.#invalid()
       this.#taken(at)
+      if (this.inbound === DETACHED) return
       if (at < chunk.byteLength) {
         pending[0] = chunk.subarray(at)
         break
       }
       pending.shift()
     }
-    if (this.inbound === DETACHED) return
     if (this.#throttle !== undefined) {
       this.#pause()
     } else if (pending.length > 0) {
-      if (!this.#turn) this.#startTurn()
+      if (!this.#turn) this.#startTurn(true)
     } else {
       this.#resume()
       if (this.#ended && pending.length === 0) this.#end()
@@ -375,7 +446,7 @@ export class Receiver {
    * (FRAME_HELLO_BACK) in the stream's first report.
    */
   #report (): void {
-    if (this.inbound === DETACHED || (this.#consumed === this.#reported && this.#acks.size === 0)) return
+    if (this.inbound === DETACHED || this.#reportDraining || (this.#consumed === this.#reported && this.#acks.size === 0)) return
     const helloBack = this.#helloBack
     let bytes = helloBack?.byteLength ?? 0
     for (const [n, seq] of this.#acks) bytes += headerLength(0, varintLength(n) + varintLength(seq))
@@ -392,15 +463,27 @@ export class Receiver {
     if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
     this.#acks.clear()
     this.#reported = this.#consumed
+    this.#reportedAt = performance.now()
     this.#sendBack(buf) // sized exactly above
   }
 
   /** Writes on the reverse direction; a closing stream is left to its 'close' event. */
   #sendBack (frame: Uint8Array): void {
     if (this.stream.writeStatus !== 'writable') return
+    let ok = true
     try {
-      this.stream.send(frame)
+      ok = this.stream.send(frame)
     } catch {}
+    // a peer that grants no window must not make its reports pile up here: one waits at most
+    if (!ok) {
+      this.#reportDraining = true
+      this.stream.addEventListener('drain', this.#onDrain, { once: true })
+    }
+  }
+
+  readonly #onDrain = (): void => {
+    this.#reportDraining = false
+    this.#report()
   }
 
   #remoteClosedWrite = false
@@ -424,7 +507,7 @@ export class Receiver {
       this.#invalid()
       return
     }
-    this.stream.close().catch(err => { this.stream.abort(err) })
+    this.stream.close({ signal: AbortSignal.timeout(CLOSE_MS) }).catch(err => { this.stream.abort(err) })
   }
 
   #invalid (): void {
@@ -441,6 +524,8 @@ export class Receiver {
     this.inbound = DETACHED
     this.#pending.length = 0
     clearTimeout(this.#throttle)
+    this.#throttle = undefined
+    this.stream.removeEventListener('drain', this.#onDrain)
     this.#decoder.stop()
     this.stream.removeEventListener('message', this.#onMessage)
     this.stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)

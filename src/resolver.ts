@@ -512,12 +512,12 @@ export class Resolver {
   /**
    * The key a request asks for. A request this resolver would not send (no key, an unknown key
    * type, a key over maxKeySize) is refused before `produce` or the cache sees it: the member gets
-   * `remote-error`, with a message shorter than most such requests.
+   * `remote-error`, with a message shorter than the request (none for the shortest ones).
    */
   #decodeKey (data: Uint8Array): Key {
-    const refusal = data.byteLength === 0
-      ? 'no key'
-      : data[0] !== BYTES_KEY && data[0] !== STRING_KEY ? 'unknown key type' : data.byteLength - 1 > this.#maxKeySize ? 'key too large' : undefined
+    const refusal = data.byteLength === 0 || (data[0] !== BYTES_KEY && data[0] !== STRING_KEY)
+      ? ''
+      : data.byteLength - 1 > this.#maxKeySize ? 'key too large' : undefined
     if (refusal !== undefined) {
       this.#stats.rejected++
       throw new Error(refusal)

@@ -12,6 +12,7 @@
  *
  * Held messages are copied: a view would pin the whole receive chunk it came from.
  */
+import { READ_BUFFER_BYTES } from './constants.ts'
 import { RingBuffer } from './ring-buffer.ts'
 import type { ReceiveRate } from './receive-rate.ts'
 import { TURN_BUDGET, type Inbound, type Receiver } from './receiver.ts'
@@ -116,7 +117,8 @@ export class TentativeReceivers {
     receiver.inbound = entry.inbound
     // non-members together take about what one member may per turn: their traffic is only held
     receiver.turnBudget = this.#turnBudget
-    receiver.rate = this.#rate
+    receiver.setRate(this.#rate)
+    receiver.stream.maxReadBufferLength = READ_BUFFER_BYTES
   }
 
   #entry (): Entry {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { InvalidMembershipError, type ConsensusNet } from '../src/index.ts'
-import { Inbox, mesh, seq, stopAll, text } from './helpers.ts'
+import { bounded, Inbox, mesh, seq, stopAll, text } from './helpers.ts'
 
 describe('careless callers', () => {
   const cleanup: ConsensusNet[] = []
@@ -92,7 +92,7 @@ describe('careless callers', () => {
     await assert.rejects(a.waitFor(-1), RangeError)
     await assert.rejects(a.waitFor(1.5), RangeError)
     await assert.rejects(a.waitFor(1, { signal: {} as AbortSignal }), TypeError)
-    await a.waitFor(2)
+    await a.waitFor(2, bounded())
   })
 
   it('a membership given as an array is refused, not read as node IDs "0", "1", ...', async () => {
@@ -104,7 +104,7 @@ describe('careless callers', () => {
   it('a node ID "__proto__" is a member like any other, in stats too', async () => {
     const members = JSON.parse(`{ "a": ${JSON.stringify(a.getMultiaddrs().map(String))}, "__proto__": ${JSON.stringify(b.getMultiaddrs().map(String))} }`)
     await a.connect(members)
-    await a.waitFor(2)
+    await a.waitFor(2, bounded())
     assert.deepEqual(Object.keys(a.stats().members).sort(), ['__proto__', 'a'])
     const proto = '__proto__'
     assert.equal(a.stats().members[proto].connected, true) // an own property: it shadows the accessor

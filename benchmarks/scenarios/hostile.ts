@@ -37,9 +37,11 @@ const C = 'consensus-net'
  * `maxReceiveRate` (its options otherwise the first's): what the option buys.
  */
 const RATED = 'member message flood, maxReceiveRate 16 MiB/s'
+/** The second victim with no attack: RATED's own baseline, in the same round. */
+const RATED_NONE = 'no attack, maxReceiveRate 16 MiB/s'
 const RATE = 16 * MiB
 
-type Case = typeof NONE | AttackName | typeof RATED
+type Case = typeof NONE | AttackName | typeof RATED | typeof RATED_NONE
 
 /** What the tests' bound says for this victim: two remote members (the honest one and the attacker). */
 const BOUND = heapBound({
@@ -79,8 +81,9 @@ export const hostile: Scenario = {
       ])
 
       const trial = async (c: Case): Promise<{ p50: number, p99: number }> => {
-        const [target, node, attackName] = c === RATED ? [rated, 'r', 'member message flood'] as const : [victim, 'v', c] as const
-        const addr = c === RATED ? r : v
+        const onRated = c === RATED || c === RATED_NONE
+        const [target, node, attackName] = onRated ? [rated, 'r', c === RATED ? 'member message flood' : NONE] as const : [victim, 'v', c] as const
+        const addr = onRated ? r : v
         await target.call('memory-start', { intervalMs: 10, pauses: true }, 30_000)
         const attack = attackName === NONE ? undefined : attacker.call('hostile-attack', { attack: attackName, target: addr, ms: LEAD_MS + cfg.trialMs }, LEAD_MS + cfg.trialMs + 60_000)
         if (attack !== undefined) await sleep(LEAD_MS)
@@ -119,10 +122,12 @@ export const hostile: Scenario = {
         return { p50: p.p50, p99: p.p99 }
       }
 
-      await trial(NONE) // warm-up: JIT, windows
-      progress.tick()
       const attacks = (cfg.attacks ?? Object.keys(ATTACKS)) as AttackName[]
-      const cases: Case[] = [NONE, ...attacks, ...(attacks.includes('member message flood') ? [RATED as Case] : [])]
+      const withRated = attacks.includes('member message flood')
+      await trial(NONE) // warm-up: JIT, windows
+      if (withRated) await trial(RATED_NONE)
+      progress.tick()
+      const cases: Case[] = [NONE, ...attacks, ...(withRated ? [RATED, RATED_NONE] as Case[] : [])]
       for (let round = 0; round < cfg.repeats; round++) {
         progress.step(`hostile: round ${round + 1}/${cfg.repeats}`)
         const order = cases.map((_, i) => cases[(i + round) % cases.length])
@@ -135,16 +140,17 @@ export const hostile: Scenario = {
             for (const w of [victim, rated]) if (w.child.exitCode !== null || w.child.signalCode !== null) throw err
           }
         }
-        const none = got.get(NONE)
         for (const [c, f] of got) {
-          if (c === NONE || none === undefined) continue
+          if (c === NONE || c === RATED_NONE) continue
+          const none = got.get(c === RATED ? RATED_NONE : NONE)
+          if (none === undefined) continue
           results.add('hostile', C, 'p99 vs no attack', 'x', { attack: c }, f.p99 / none.p99)
           results.add('hostile', C, 'p50 vs no attack', 'x', { attack: c }, f.p50 / none.p50)
         }
         progress.tick()
       }
       results.add('hostile', C, 'victim bound (options)', 'MiB', { attack: NONE }, BOUND / MiB)
-      for (const c of cases.filter(c => c !== NONE)) {
+      for (const c of cases.filter(c => c !== NONE && c !== RATED_NONE)) {
         results.target(`hostile ${c}: honest p99 <= 3x no attack`, results.median('hostile', C, 'p99 vs no attack', { attack: c }), 'max', 3,
           'median over rounds of the honest member\'s request p99 under the attack / with no attack, same round (failed requests count at the 5 s timeout)')
         const growth = results.figures().find(f => f.scenario === 'hostile' && f.metric === 'victim RSS growth (peak)' && f.params.attack === c)

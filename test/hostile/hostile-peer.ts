@@ -190,8 +190,12 @@ export class AttackStream {
     return this.#end === undefined && this.stream.writeStatus === 'writable'
   }
 
-  /** Writes `bytes`, waiting for 'drain' if the stream asks; false if the stream closed first. */
-  async write (bytes: Uint8Array): Promise<boolean> {
+  /**
+   * Writes `bytes`, waiting for 'drain' if the stream asks (at most `ms`, 10 s by default: a
+   * victim that stops reading must not hang the run); false if the stream closed first or the
+   * wait ran out.
+   */
+  async write (bytes: Uint8Array, ms = 10_000): Promise<boolean> {
     if (!this.open) return false
     let ok: boolean
     try {
@@ -202,7 +206,7 @@ export class AttackStream {
     this.sent += bytes.byteLength
     this.#peer.sent += bytes.byteLength
     if (ok) return true
-    return await this.#drained()
+    return await this.#drained(ms)
   }
 
   /**
@@ -232,7 +236,10 @@ export class AttackStream {
           break
         }
       }
-      if (!await this.write(chunk)) { stopped = 'closed'; break }
+      if (!await this.write(chunk, ms - (Date.now() - started))) {
+        stopped = this.open ? 'time' : 'closed'
+        break
+      }
       bytes += chunk.byteLength
       await new Promise(resolve => setImmediate(resolve))
     }
@@ -249,15 +256,17 @@ export class AttackStream {
     await this.stream.close({ signal: AbortSignal.timeout(2000) }).catch(() => { this.reset() })
   }
 
-  async #drained (): Promise<boolean> {
+  async #drained (ms: number): Promise<boolean> {
     return await new Promise<boolean>(resolve => {
       const done = (ok: boolean) => (): void => {
+        clearTimeout(timer)
         this.stream.removeEventListener('drain', onDrain)
         this.stream.removeEventListener('close', onClose)
         resolve(ok)
       }
       const onDrain = done(true)
       const onClose = done(false)
+      const timer = setTimeout(done(false), Math.max(0, ms))
       this.stream.addEventListener('drain', onDrain, { once: true })
       this.stream.addEventListener('close', onClose, { once: true })
     })

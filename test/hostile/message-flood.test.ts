@@ -26,7 +26,8 @@ async function floodAs (s: Scene, peer: HostilePeer, until: number, window?: num
     await stream.write(encode.bind(1, 'svc'))
     const f = await stream.flood(() => MESSAGES, { ms: until - Date.now(), ...(window === undefined ? {} : { window }) })
     r.bytes += f.bytes
-    if (f.stopped === 'closed') r.ended++
+    if (f.stopped !== 'closed') break // time is up (a timer may fire a little before the clock says so)
+    r.ended++
   }
   return r
 }
@@ -59,11 +60,20 @@ describe('hostile peers: valid message floods (f)', () => {
 
   it('as a member: valid messages as fast as FLOW allows (1 MiB in flight, as an honest writer) for 3 s are all delivered on one stream, and the honest member is served', async t => {
     await onStage(t, { member: true }, async s => {
+      const before = await s.stats()
       const r = await floodAs(s, s.attacker, Date.now() + 3000, 1024 * 1024)
       await s.checkHeap('at the end of the flood')
-      const st = await s.stats()
-      s.findings.note(`flood: ${r.streams} streams, ${(r.bytes / 2 ** 20).toFixed(1)} MiB written; the victim received ${String(st?.net.members.x?.received)} messages from it`)
+      const written = r.bytes / MESSAGES.byteLength * 16 // MESSAGES holds 16
+      // nothing announces the last delivery: its count, checked every 50 ms for at most 10 s
+      let st = await s.stats()
+      for (let i = 0; i < 200 && (st?.net.members.x?.received ?? 0) - (before?.net.members.x?.received ?? 0) < written; i++) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+        st = await s.stats()
+      }
+      const received = (st?.net.members.x?.received ?? 0) - (before?.net.members.x?.received ?? 0)
+      s.findings.note(`flood: ${r.streams} streams, ${(r.bytes / 2 ** 20).toFixed(1)} MiB written (${written} messages); the victim received ${received} messages from it`)
       s.findings.check(r.streams === 1 && r.ended === 0, `a member writing at the pace FLOW allows keeps its stream: ${r.streams} streams, ${r.ended} closed`)
+      s.findings.check(received === written, `every message written is delivered: ${received} of ${written}`)
     })
   })
 
@@ -75,7 +85,8 @@ describe('hostile peers: valid message floods (f)', () => {
       const st = await s.stats()
       const overflow = (st?.net.invalidFramesByReason.overflow ?? 0) - (before?.net.invalidFramesByReason.overflow ?? 0)
       s.findings.note(`flood: ${r.streams} streams (${r.ended} closed by the victim, ${overflow} counted overflow), ${(r.bytes / 2 ** 20).toFixed(1)} MiB written; the victim received ${String(st?.net.members.x?.received)} messages from it`)
-      s.findings.check(r.ended === overflow, `each stream the victim closed must be counted overflow: ${r.ended} closed, ${overflow} counted`)
+      // the last stream may be reset just after the flood stopped on time: counted, not yet seen closed
+      s.findings.check(r.ended <= overflow && overflow <= r.streams, `each stream the victim closed must be counted overflow: ${r.ended} closed (of ${r.streams}), ${overflow} counted`)
       s.findings.check((st?.net.members.x?.received ?? 0) > 0, 'the member\'s messages are delivered')
       s.findings.check((st?.blocked ?? []).length === 0, `a member is never blocked: ${JSON.stringify(st?.blocked)}`)
     })

@@ -95,6 +95,10 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       const { stream, f, st } = await requestFlood(s)
       findings.note(`flood: ${f.requests} requests, ${f.bytes} bytes; ${stream.received} bytes of FLOW back; tentative ${JSON.stringify(st?.net.tentative)}; svc served ${String(st?.channels.svc.requests.served)}`)
       findings.check(stream.received <= 0.05 * f.bytes + 1024, `a non-member gets nothing back but flow-control reports: ${stream.received} bytes for ${f.bytes} sent`)
+      // read at the non-members' rate (256 KiB/s here): what the victim reported consumed, at least, is dropped and counted
+      const dropped = st?.net.tentative.dropped ?? 0
+      const readRequests = Math.floor((stream.flow - encode.bind(1, 'svc').byteLength) / 5)
+      findings.check(dropped >= readRequests && dropped <= f.requests, `a non-member's requests are dropped, counted: tentative dropped ${dropped}, for ${readRequests} reported read of ${f.requests}`)
       stream.reset()
     })
   })
@@ -126,6 +130,7 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       await stream.write(concat([encode.bind(1, 'hang'), encode.bind(2, 'never-opened')]))
       const busyBytes = await paced(s, stream, 10_000, 10_000 - 32, requests)
       const busy = attacker.inbox.errors.length
+      findings.check(busy >= 10_000 - 32, `past 16 served and 16 waiting, every request is refused busy: ${busy} refusals for 10,000`)
       findings.note(`10,000 requests to a handler that never answers (${busyBytes} bytes): ${errorsOf(s)}; ${attacker.inbox.bytes} bytes back`)
       findings.check(attacker.inbox.bytes <= busyBytes + 64, `busy refusals must not reflect more than the requests carry: ${attacker.inbox.bytes} bytes back for ${busyBytes} sent (${(attacker.inbox.bytes / busyBytes).toFixed(1)}x)`)
       const before = attacker.inbox.bytes
@@ -133,6 +138,7 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       const toNothing = (from: number, count: number): Uint8Array => requests(32 + from, count, 2)
       const noHandlerBytes = await paced(s, stream, 10_000, busy + 10_000, toNothing)
       const back = attacker.inbox.bytes - before
+      findings.check(attacker.inbox.errors.length - busy === 10_000, `every request to a channel never opened is refused: ${attacker.inbox.errors.length - busy} of 10,000`)
       findings.note(`10,000 requests to a channel never opened (${noHandlerBytes} bytes): ${errorsOf(s)}; ${back} bytes back`)
       findings.check(back <= noHandlerBytes + 16, `no-handler refusals must not reflect more than the requests carry: ${back} bytes back for ${noHandlerBytes} sent (${(back / noHandlerBytes).toFixed(1)}x)`)
       const withMessage = attacker.inbox.errors.filter(e => (e.code === CODE.busy || e.code === CODE['no-handler']) && e.messageBytes > 0)
@@ -153,6 +159,7 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       const same = (_from: number, count: number): Uint8Array => concat(Array.from({ length: count }, () => requests(200 - 128, 1)))
       const sent = await paced(s, stream, 10_000, 10_000, same)
       findings.note(`10,000 requests reusing id 200 (${sent} bytes): ${errorsOf(s)}; ${attacker.inbox.bytes} bytes back`)
+      findings.check(attacker.inbox.errors.length === 10_000, `each reuse is refused: ${attacker.inbox.errors.length} refusals for 10,000`)
       findings.check(attacker.inbox.bytes <= sent + 64, `refusals of a reused id must not reflect more than the requests carry: ${attacker.inbox.bytes} bytes back for ${sent} sent (${(attacker.inbox.bytes / sent).toFixed(1)}x)`)
       stream.reset()
     })
@@ -170,10 +177,13 @@ describe('hostile peers: request floods (c) and a burst (e)', () => {
       await stream.write(concat([encode.bind(1, 'hang'), encode.bind(2, 'hang2')]))
       const filler = concat(Array.from({ length: 15 }, () => encode.message(new Uint8Array(4000))))
       // 1,040 on each channel: 16 served and 1,024 queued at most
-      const f = await stream.flood(i => concat([requests(i, 1, 1 + i % 2), filler]), { writes: 2080, ms: 8000 })
+      // at the pace FLOW allows: a writer ignoring it would have its stream reset long before 2,080
+      const f = await stream.flood(i => concat([requests(i, 1, 1 + i % 2), filler]), { writes: 2080, ms: 8000, window: 1024 * 1024 })
       await stream.consumed(5000)
       const st = await s.stats()
       findings.note(`${f.writes} requests among ${(f.bytes / 2 ** 20).toFixed(1)} MiB of messages; victim's hang channels: ${JSON.stringify(st?.channels.hang.requests)}, ${JSON.stringify(st?.channels.hang2.requests)}; handler calls ${String(st?.handled.hang)}, ${String(st?.handled.hang2)}`)
+      findings.check(f.writes === 2080 && stream.open, `all 2,080 requests must be written on a stream that stays open: ${f.writes} written, stream ${stream.open ? 'open' : 'ended'}`)
+      findings.check(st?.handled.hang === 16 && st?.handled.hang2 === 16, `16 requests served on each channel, the rest waiting: ${String(st?.handled.hang)}, ${String(st?.handled.hang2)}`)
       await s.checkHeap('with the requests waiting')
       stream.reset()
     })

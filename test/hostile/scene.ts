@@ -46,6 +46,11 @@ const CONTROL_FRAMES = 4096
 const CONTROL_BYTES = 4 * MiB
 /** A 1.1.0 frame's leading fields, at most (README: a length may exceed maxMessageSize by 80). */
 const FIELD_BYTES = 80
+/** Requests waiting per member and channel: at most this many bytes of copies, or one larger request (README). */
+const QUEUED_REQUEST_BYTES = 1 * MiB
+/** What libp2p holds of a paused stream before it resets it: its default for a non-member, a yamux window and a write for a member (README). */
+const READ_BUFFER = 4 * MiB
+const YAMUX_MAX_WINDOW = 16 * MiB
 /**
  * What the README's formula does not count and a live node holds anyway: libp2p's state per
  * connection and stream, peer store entries, compiled code. Measured by control.test.ts (no
@@ -56,9 +61,10 @@ export const SLACK = 8 * MiB
 
 /**
  * The victim's worst-case live memory above idle, derived from its options as the README's
- * "Worst-case memory" paragraph adds it up (queues, requests served and waiting, tentative peers,
- * one partial frame per inbound stream, bytes handed to libp2p), each queued item costed at ITEM
- * bytes on top of its payload, plus SLACK. `remote`: members other than the victim.
+ * "Worst-case memory" list adds it up (queues, requests served and waiting, tentative peers, one
+ * partial frame per inbound stream and what a paused one holds, bytes handed to libp2p), each
+ * queued item costed at ITEM bytes on top of its payload, plus SLACK. `remote`: members other
+ * than the victim.
  */
 export function heapBound (config: VictimConfig, remote: number): { bytes: number, terms: Record<string, number> } {
   const o = { ...DEFAULTS, ...config.init } as typeof DEFAULTS & typeof VICTIM_INIT
@@ -68,14 +74,17 @@ export function heapBound (config: VictimConfig, remote: number): { bytes: numbe
     if (c.serve === 'none') continue
     const concurrent = (c.options.maxConcurrentRequests as number | undefined) ?? o.maxConcurrentRequests
     const queued = (c.options.maxQueuedRequests as number | undefined) ?? o.maxQueuedRequests
-    served += (concurrent + queued) * (o.maxMessageSize + ITEM)
+    served += concurrent * (o.maxMessageSize + ITEM) + Math.min(queued * o.maxMessageSize, Math.max(QUEUED_REQUEST_BYTES, o.maxMessageSize)) + queued * ITEM
   }
+  // a stream that waits its turn: what arrived beyond its budget, and libp2p's read buffer while paused
+  const memberReadBuffer = YAMUX_MAX_WINDOW + o.maxWriteBytes
   const terms = {
     lanes: remote * (1 + config.channels.length) * lane,
     control: remote * (CONTROL_BYTES + CONTROL_FRAMES * ITEM),
     requests: remote * served,
     tentative: o.maxTentativeReceivers * (o.tentativeBufferBytes + o.tentativeBufferSize * ITEM),
     partialFrames: (remote + o.maxTentativeReceivers) * (o.maxMessageSize + 1 + FIELD_BYTES),
+    waiting: remote * 2 * memberReadBuffer + o.maxTentativeReceivers * 2 * READ_BUFFER,
     inFlight: remote * (o.maxBytesInFlight + o.maxWriteBytes),
     slack: SLACK
   }
