@@ -97,14 +97,19 @@ class TurnStream extends EventTarget {
 
 const turn = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
-function receiver (stream: TurnStream, got: number[], invalid: string[] = []): Receiver {
+/** A 1.1.0 Receiver on `stream` recording the sequence numbers of default-channel messages in `got` (then calling `hooks.message`). */
+function receiver (stream: TurnStream, got: number[], invalid: string[] = [], hooks: { message?: (n: number) => void, onClose?: () => void } = {}): Receiver {
   return new Receiver(stream as unknown as Stream, {
     peer: 'p',
     maxMessageSize: 1 << 20,
     channels: true,
     session: 1,
     inbound: {
-      message: data => { got.push(seqOf(data)) },
+      message: data => {
+        const n = seqOf(data)
+        got.push(n)
+        hooks.message?.(n)
+      },
       channel: () => {},
       reliable: () => {},
       hello: () => {},
@@ -113,7 +118,7 @@ function receiver (stream: TurnStream, got: number[], invalid: string[] = []): R
       control: () => {}
     },
     onInvalid: (_r, err) => { invalid.push(err.reason) },
-    onClose: () => {}
+    onClose: () => { hooks.onClose?.() }
   })
 }
 
@@ -244,15 +249,7 @@ describe('Receiver turns', () => {
     const stream = new TurnStream()
     const got: number[] = []
     let closed = 0
-    const r = new Receiver(stream as unknown as Stream, {
-      peer: 'p',
-      maxMessageSize: 1 << 20,
-      channels: true,
-      session: 1,
-      inbound: { message: data => { got.push(seqOf(data)) }, channel: () => {}, reliable: () => {}, hello: () => {}, request: () => {}, reply: () => {}, control: () => {} },
-      onInvalid: () => {},
-      onClose: () => { closed++ }
-    })
+    const r = receiver(stream, got, [], { onClose: () => { closed++ } })
     stream.deliver(frames(0, 2 * TURN_BUDGET))
     stream.deliver(frames(2 * TURN_BUDGET, 100)) // held by the paused stream
     stream.remoteReset()
@@ -301,27 +298,7 @@ describe('Receiver turns', () => {
   it('a lean handler that throws: what it was handed counts as consumed, the rest goes on next turn, nothing twice', async () => {
     const stream = new TurnStream()
     const got: number[] = []
-    new Receiver(stream as unknown as Stream, { // eslint-disable-line no-new
-      peer: 'p',
-      maxMessageSize: 1 << 20,
-      channels: true,
-      session: 1,
-      inbound: {
-        message: data => {
-          const n = seqOf(data)
-          got.push(n)
-          if (n === 3) throw new Error(`handler fails at ${n}`)
-        },
-        channel: () => {},
-        reliable: () => {},
-        hello: () => {},
-        request: () => {},
-        reply: () => {},
-        control: () => {}
-      },
-      onInvalid: () => {},
-      onClose: () => {}
-    })
+    receiver(stream, got, [], { message: n => { if (n === 3) throw new Error(`handler fails at ${n}`) } })
     // (a throw while working off what waited, at the turn's end, takes the same path: it would
     // surface as an uncaught exception, which the test runner takes for the test's own)
     assert.throws(() => { stream.deliver(frames(0, 2 * TURN_BUDGET)) }, /handler fails at 3/)
