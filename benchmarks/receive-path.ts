@@ -4,11 +4,14 @@
  * stream stand-in, the way libp2p hands a read (one chunk per turn of the event loop: the
  * Receiver processes at most its turn's budget of a chunk and the rest at the turn's end), and
  * deliver them to `onMessage` handlers. Prints the CPU per message of the default channel and of
- * a named channel, rounds interleaved, best of ten: what a channel costs over the default one.
+ * a named channel, rounds interleaved, best of ten: what a channel costs over the default one;
+ * and the CPU per request to a handler that answers at once (the answer queued in a lane, taken
+ * out unwritten): what REQUEST_COST weighs a request at in a turn's budget.
  */
-import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE } from '../src/framing.ts'
-import { Receiver } from '../src/receiver.ts'
-import { Router, type RouterHost } from '../src/router.ts'
+import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/framing.ts'
+import { Lanes } from '../src/lanes.ts'
+import { Receiver, REQUEST_COST, TURN_BUDGET } from '../src/receiver.ts'
+import { Router, type Outbox, type RouterHost } from '../src/router.ts'
 import { MAX_MESSAGE_SIZE, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
 import { bestCpuPerItem } from './stats.ts'
 
@@ -22,12 +25,20 @@ const host: RouterHost = {
   sendBufferBytes: SEND_BUFFER_BYTES,
   self: 'n0',
   assertStarted () {},
-  outbox: () => undefined,
+  // the answers to requests are queued here; each is taken out as a flush would, unwritten
+  outbox: node => node === 'n1' ? outbox : undefined,
   outboxes: () => []
+}
+const outbox: Outbox = {
+  lanes: new Lanes(),
+  schedule () {
+    for (const lane of outbox.lanes.ordered) while (lane.peek(0) !== undefined) lane.shift()
+  }
 }
 const router = new Router(host)
 let bytes = 0
 router.channel('votes', { priority: 0 }).onMessage((_from, data) => { bytes += data.byteLength })
+router.channel('blocks').handle(data => data) // answers at once
 
 function concat (parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
@@ -59,7 +70,7 @@ function receiverStream (): FakeStream {
     onClose: () => {}
   })
   receiver.inbound = router.inbound('n1', receiver, { received: 0 }, data => { bytes += data.byteLength })
-  stream.push(concat([encodeKindFrame(FRAME_HELLO, 7, -1), encodeKindFrame(FRAME_BIND, 1, -1, new TextEncoder().encode('votes'))]))
+  stream.push(concat([encodeKindFrame(FRAME_HELLO, 7, -1), encodeKindFrame(FRAME_BIND, 1, -1, new TextEncoder().encode('votes')), encodeKindFrame(FRAME_BIND, 2, -1, new TextEncoder().encode('blocks'))]))
   return stream
 }
 
@@ -69,18 +80,24 @@ const turn = async (): Promise<void> => { await new Promise(resolve => setImmedi
 const ROUNDS = 14
 const WARMUP = 4
 const payload = new Uint8Array(SIZE)
-/** One round: CHUNKS_PER_ROUND chunks of PER_CHUNK frames of `kind` handed to a Receiver. */
-const round = (kind: number, a: number): () => Promise<number> => {
+/** One round: CHUNKS_PER_ROUND chunks of `perChunk` frames made by `frame(i)` handed to a Receiver. */
+const round = (frame: (i: number) => Uint8Array, perChunk = PER_CHUNK): () => Promise<number> => {
   const stream = receiverStream()
-  const chunk = concat(Array.from({ length: PER_CHUNK }, () => encodeKindFrame(kind, a, -1, payload)))
+  const chunk = concat(Array.from({ length: perChunk }, (_, i) => frame(i)))
   return async () => {
     for (let i = 0; i < CHUNKS_PER_ROUND; i++) {
       stream.push(chunk)
       await turn()
     }
-    return CHUNKS_PER_ROUND * PER_CHUNK
+    return CHUNKS_PER_ROUND * perChunk
   }
 }
-const [plain, named] = await bestCpuPerItem([round(FRAME_MESSAGE, -1), round(FRAME_CHANNEL, 1)], ROUNDS, WARMUP)
+// requests: as many a chunk as a turn takes (TURN_BUDGET / (1 + REQUEST_COST)), so none waits for the next
+const REQUESTS = Math.floor(TURN_BUDGET / (1 + REQUEST_COST))
+const [plain, named, request] = await bestCpuPerItem([
+  round(() => encodeKindFrame(FRAME_MESSAGE, -1, -1, payload)),
+  round(() => encodeKindFrame(FRAME_CHANNEL, 1, -1, payload)),
+  round(i => encodeKindFrame(FRAME_REQUEST, 2, i + 1, payload), REQUESTS)
+], ROUNDS, WARMUP)
 if (bytes === 0) throw new Error('nothing delivered')
-console.log(`${SIZE} B, CPU per message received (best of ${ROUNDS - WARMUP} rounds): default channel ${plain.toFixed(1)} ns, named channel ${named.toFixed(1)} ns; named / default ${(named / plain).toFixed(2)}x`)
+console.log(`${SIZE} B, CPU per frame received (best of ${ROUNDS - WARMUP} rounds): default channel ${plain.toFixed(1)} ns, named channel ${named.toFixed(1)} ns (${(named / plain).toFixed(2)}x); a request answered at once ${request.toFixed(0)} ns (${(request / named).toFixed(1)}x a named channel's message)`)

@@ -29,7 +29,7 @@ import { TentativeReceivers, type Held } from './tentative-receivers.ts'
 import type { ReconnectOptions } from './backoff.ts'
 import { checkHandler, DEFAULT_PRIORITY, type Channel, type ChannelOptions } from './channel.ts'
 import { Resolver, type ResolverOptions } from './resolver.ts'
-import { checkBytes, describeType, nonNegativeInt, positiveInt, setOwn, timerMs } from './validate.ts'
+import { checkBytes, checkNodeId, checkOptions, checkSignal, describeType, nonNegativeInt, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, Libp2pEvents, Logger, Metrics, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -448,8 +448,8 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   async waitFor (n: number, options: AbortOptions = {}): Promise<void> {
     this.#assertStarted()
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`waitFor takes a number of members (an integer >= 0), got ${String(n)}`)
-    if (options === null || typeof options !== 'object') throw new TypeError(`waitFor options must be an object, got ${describeType(options)}`)
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(options.signal)}`)
+    checkOptions('waitFor', options)
+    checkSignal(options.signal)
     options.signal?.throwIfAborted()
     if (this.#connected() >= n) return
     const signal = options.signal
@@ -484,7 +484,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     if (data.byteLength > this.#maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#maxMessageSize)
     const state = this.#members.get(to)
     if (state == null) {
-      if (typeof to !== 'string') throw new TypeError(`to must be a node ID (a string), got ${describeType(to)}`)
+      checkNodeId('to', to)
       throw new UnknownNodeError(to)
     }
     state.out.send(data)
@@ -573,7 +573,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
     this.#assertStarted()
     const peer = this.#peerOf(who, 'block')
     if (peer === this.peerId.toString()) throw new RangeError('a node cannot block itself')
-    if (options == null || typeof options !== 'object') throw new TypeError(`block options must be an object, got ${describeType(options)}`)
+    checkOptions('block', options)
     const duration = options.duration === undefined ? undefined : timerMs('duration', options.duration)
     this.#blocklist.block(peer, duration, 'manual')
   }
@@ -605,21 +605,24 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
 
   /** A peer was blocked: cut it off (blocklist.ts decides who, this what it means). */
   readonly #enforceBlock = (peer: string, until: number | undefined, reason: BlockReason): void => {
-    const node = this.#membership.nodeByPeer.get(peer)
-    const out = node === undefined ? undefined : this.#members.get(node)?.out
-    if (out instanceof Dispatcher) out.block()
+    this.#dispatcherOf(peer)?.block()
     this.#receivers.get(peer)?.close('blocked')
     this.#tentative.discard(peer)
     for (const connection of this.#components.connectionManager.getConnections()) {
       if (connection.remotePeer.toString() === peer) connection.abort(new Error('blocked'))
     }
-    if (this.#status === 'started') this.safeDispatchEvent('peer:blocked', { detail: blockedPeer(peer, { until, reason }, node) })
+    if (this.#status === 'started') this.safeDispatchEvent('peer:blocked', { detail: blockedPeer(peer, { until, reason }, this.#membership.nodeByPeer.get(peer)) })
   }
 
   readonly #liftBlock = (peer: string): void => {
+    this.#dispatcherOf(peer)?.unblock()
+  }
+
+  /** The Dispatcher of the member whose peer ID is `peer`, if it is one (and not this node). */
+  #dispatcherOf (peer: string): Dispatcher | undefined {
     const node = this.#membership.nodeByPeer.get(peer)
     const out = node === undefined ? undefined : this.#members.get(node)?.out
-    if (out instanceof Dispatcher) out.unblock()
+    return out instanceof Dispatcher ? out : undefined
   }
 
   /**
@@ -634,9 +637,7 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
       connection.abort(new Error('blocked'))
       return
     }
-    const node = this.#membership.nodeByPeer.get(peer)
-    const out = node === undefined ? undefined : this.#members.get(node)?.out
-    if (out instanceof Dispatcher) out.connectionOpened()
+    this.#dispatcherOf(peer)?.connectionOpened()
   }
 
   #gater (): ConsensusNetGater | undefined {
@@ -740,11 +741,10 @@ export class ConsensusNet extends TypedEventEmitter<ConsensusNetEvents> implemen
   #attach (receiver: Receiver, state: MemberState): void {
     const old = this.#receivers.get(receiver.peer)
     this.#receivers.set(receiver.peer, receiver)
-    receiver.turnBudget = TURN_BUDGET
-    receiver.setRate(this.#maxReceiveRate === undefined ? undefined : state.rate ??= new ReceiveRate(this.#maxReceiveRate))
     // a member's writer, whatever its own window (FLOW) or none (1.0.0), is held by the muxer's:
     // a paused stream holds all of that rather than reset an honest member
-    receiver.stream.maxReadBufferLength = defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes
+    const rate = this.#maxReceiveRate === undefined ? undefined : state.rate ??= new ReceiveRate(this.#maxReceiveRate)
+    receiver.limit(TURN_BUDGET, rate, defaults.YAMUX_MAX_WINDOW + this.#maxWriteBytes)
     old?.close('replaced by a newer stream from the same peer')
     receiver.inbound = this.#inbound(state, receiver)
   }

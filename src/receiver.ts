@@ -72,10 +72,12 @@ export const MAX_BINDINGS = 256
  */
 export const TURN_BUDGET = 1024
 /**
- * What a REQUEST costs beyond its frame: it starts a handler and an answer (measured: a few µs
- * each against a fraction of one for a message), so a turn holds 64 small requests.
+ * What a REQUEST costs beyond its frame, so that a turn's budget is about the same CPU whatever
+ * the frames: it starts a handler and queues an answer, 2.35-2.42 µs for a 32 B request answered
+ * at once against 52-53 ns for a 32 B message of a named channel, about 45 times
+ * (`node benchmarks/receive-path.ts`). A turn holds 22 small requests.
  */
-export const REQUEST_COST = 15
+export const REQUEST_COST = 44
 /** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed, or this many ms passed. */
 const REPORT_BYTES = 16 * 1024
 const REPORT_MS = 250
@@ -107,10 +109,9 @@ export class Receiver {
   #reportDraining = false
   /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
   #turn = false
-  /** What this stream may process per turn (see TURN_BUDGET); its owner may change it (a non-member's is smaller). */
-  turnBudget = TURN_BUDGET
-  /** A receive rate, if the owner sets one (shared by streams, perhaps): processing waits, the stream paused, while it is in debt. */
-  rate: ReceiveRate | undefined
+  /** What this stream may process per turn, and the rate it is read at (`limit`). */
+  #turnBudget = TURN_BUDGET
+  #rate: ReceiveRate | undefined
   /** The wait of a rate in debt. */
   #throttle: ReturnType<typeof setTimeout> | undefined
   /** Bytes that arrived but wait for a later turn, oldest first; while there are any the stream is paused. */
@@ -269,52 +270,55 @@ export class Receiver {
   readonly #onMessage = (evt: StreamMessageEvent): void => {
     // what stream.resume() hands over is part of the turn that resumed it: no fresh budget for it
     if (!this.#turn) this.#startTurn(!this.#resuming)
+    const pending = this.#pending
+    const waiting = pending.length > 0
     const data = evt.data
-    if (data instanceof Uint8Array) {
-      this.#feed(data)
-      return
-    }
-    let fed = 0
-    try {
-      for (const chunk of data) {
-        fed++
-        this.#feed(chunk)
-      }
-    } catch (err) {
-      // a handler threw (see #feed): the chunks after the one it threw in wait, in order
-      let k = 0
-      for (const chunk of data) if (k++ >= fed && this.inbound !== DETACHED) this.#pending.push(chunk)
-      throw err
-    }
+    if (data instanceof Uint8Array) pending.push(data)
+    else for (const chunk of data) pending.push(chunk)
+    // behind what waits: it goes on at the turn's end; else as far as this turn's budget goes
+    if (!waiting && this.#drain() && pending.length > 0) this.#pause()
   }
 
-  /** Decodes `chunk` as far as this turn's budget goes; the rest waits for a later turn, in order. */
-  #feed (chunk: Uint8Array): void {
+  /**
+   * Decodes what waits, in order, as far as the budget goes (the rest stays, from where it
+   * stopped); false once the stream is done with (it broke the format, or was closed by a
+   * handler). If a (lean) handler throws, what it was handed counts as consumed and the rest goes
+   * on at the next turn: nothing is decoded twice, nor lost.
+   */
+  #drain (): boolean {
     const pending = this.#pending
-    if (pending.length > 0) {
-      pending.push(chunk)
-      return
-    }
-    let at: number
-    try {
-      at = this.#decoder.push(chunk)
-    } catch (err) {
-      // a handler threw (a lean one, called directly): what it was handed is consumed, the rest
-      // waits for the next turn rather than being decoded twice or lost
-      at = this.#decoder.next
-      this.#taken(at)
-      if (at < chunk.byteLength && this.inbound !== DETACHED) {
-        pending.push(chunk.subarray(at))
-        this.#pause()
+    const decoder = this.#decoder
+    while (pending.length > 0 && decoder.budget > 0) {
+      const chunk = pending[0]
+      let at: number
+      try {
+        at = decoder.push(chunk)
+      } catch (err) {
+        this.#took(chunk, decoder.next)
+        if (pending.length > 0 && this.inbound !== DETACHED) {
+          this.#pause()
+          if (!this.#turn) this.#startTurn(true)
+        }
+        throw err
       }
-      throw err
+      if (at < 0) {
+        this.#invalid()
+        return false
+      }
+      if (!this.#took(chunk, at)) break
     }
-    if (at < 0) return this.#invalid()
+    return this.inbound !== DETACHED
+  }
+
+  /** `chunk`, the first that waits, was decoded up to `at`; true if all of it. */
+  #took (chunk: Uint8Array, at: number): boolean {
     this.#taken(at)
-    if (at < chunk.byteLength && this.inbound !== DETACHED) {
-      pending.push(at === 0 ? chunk : chunk.subarray(at))
-      this.#pause()
+    if (at < chunk.byteLength) {
+      this.#pending[0] = chunk.subarray(at)
+      return false
     }
+    this.#pending.shift()
+    return true
   }
 
   /** `bytes` were processed: counted consumed, and charged to the rate, if any (in debt: nothing more until it is paid). */
@@ -325,7 +329,7 @@ export class Receiver {
 
   /** Charges the rate, if any; in debt, the stream stops (budget spent, paused) until the debt is paid. */
   #charge (bytes: number): void {
-    const rate = this.rate
+    const rate = this.#rate
     if (rate === undefined || this.#throttle !== undefined || this.inbound === DETACHED) return
     const wait = rate.take(bytes, performance.now())
     if (wait <= 0) return
@@ -342,11 +346,16 @@ export class Receiver {
   }
 
   /**
-   * The receive rate from now on (the owner's: a non-member promoted to member changes it). A
-   * wait for the old one ends: the stream goes on at the next turn, under the new one.
+   * What this stream may take, from now on (the owner's to say: a non-member's is less than a
+   * member's, and changes when it is promoted): `turnBudget` per turn (see TURN_BUDGET), read at
+   * `rate` if any (shared by streams, perhaps: processing waits, the stream paused, while it is in
+   * debt), and `readBuffer` bytes that libp2p holds of the paused stream (a peer that sends more
+   * has it reset: 'overflow'). A wait under the old rate ends: the stream goes on at the next turn.
    */
-  setRate (rate: ReceiveRate | undefined): void {
-    this.rate = rate
+  limit (turnBudget: number, rate: ReceiveRate | undefined, readBuffer: number): void {
+    this.#turnBudget = turnBudget
+    this.#rate = rate
+    this.stream.maxReadBufferLength = readBuffer
     if (this.#throttle === undefined) return
     clearTimeout(this.#throttle)
     this.#paid()
@@ -359,7 +368,7 @@ export class Receiver {
   #startTurn (fresh: boolean): void {
     this.#turn = true
     if (fresh) {
-      this.#decoder.budget = this.#throttle === undefined ? this.turnBudget : 0
+      this.#decoder.budget = this.#throttle === undefined ? this.#turnBudget : 0
       this.#charge(0)
     }
     setImmediate(this.#tick)
@@ -385,32 +394,9 @@ export class Receiver {
    */
   #continue (): void {
     if (this.inbound === DETACHED) return
+    if (this.#throttle === undefined) this.#decoder.budget = this.#turnBudget
+    if (!this.#drain()) return
     const pending = this.#pending
-    const decoder = this.#decoder
-    if (this.#throttle === undefined) decoder.budget = this.turnBudget
-    while (pending.length > 0 && decoder.budget > 0) {
-      const chunk = pending[0]
-      let at: number
-      try {
-        at = decoder.push(chunk)
-      } catch (err) {
-        // a handler threw: what it was handed is consumed, the rest goes on at the next turn
-        at = decoder.next
-        this.#taken(at)
-        if (at < chunk.byteLength) pending[0] = chunk.subarray(at)
-        else pending.shift()
-        if (!this.#turn && this.inbound !== DETACHED) this.#startTurn(true)
-        throw err
-      }
-      if (at < 0) return this.#invalid()
-      this.#taken(at)
-      if (this.inbound === DETACHED) return
-      if (at < chunk.byteLength) {
-        pending[0] = chunk.subarray(at)
-        break
-      }
-      pending.shift()
-    }
     if (this.#throttle !== undefined) {
       this.#pause()
     } else if (pending.length > 0) {

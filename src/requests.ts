@@ -20,7 +20,7 @@ import {
 } from './framing.ts'
 import { Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
 import { CONTROL_LANE, type RouterHost } from './router.ts'
-import { checkBytes, describeType, timerMs } from './validate.ts'
+import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from './validate.ts'
 import type { ChannelCore, RequestOptions } from './channel.ts'
 import type { NodeId } from './membership.ts'
 
@@ -151,11 +151,11 @@ export class RequestTable {
 
 /** The arguments of `request` / `requestStream`, checked before anything starts. */
 function checkRequest (to: NodeId, data: Uint8Array, options: RequestOptions): void {
-  if (typeof to !== 'string') throw new TypeError(`to must be a node ID (a string), got ${describeType(to)}`)
+  checkNodeId('to', to)
   checkBytes('data', data)
-  if (options === null || typeof options !== 'object') throw new TypeError(`request options must be an object, got ${describeType(options)}`)
+  checkOptions('request', options)
   if (options.timeout !== undefined) timerMs('timeout', options.timeout)
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(options.signal)}`)
+  checkSignal(options.signal)
 }
 
 /** One request in flight: its place in the lane, its timer and abort signal. */

@@ -21,7 +21,7 @@
  */
 import { Cache, MISSING, type CacheOptions } from './cache.ts'
 import { RequestError, ResolveError } from './errors.ts'
-import { MAX_TIMER_MS, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
+import { MAX_TIMER_MS, checkOptions, checkSignal, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { Channel } from './channel.ts'
 import type { NodeId } from './membership.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -570,9 +570,9 @@ export class Resolver {
 
 /** Checks a fetch's options; throws TypeError (a rejection: fetch is async). */
 function checkFetchOptions (options: unknown): asserts options is FetchOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${describeType(options)}`)
+  checkOptions('fetch', options)
   const { signal, from } = options as FetchOptions
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(signal)}`)
+  checkSignal(signal)
   if (from === undefined) return
   if (!Array.isArray(from)) throw new TypeError(`from must be an array of node IDs (strings), got ${describeType(from)}`)
   const bad = from.findIndex(n => typeof n !== 'string')

@@ -10,7 +10,7 @@ import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
 import { EMPTY, ERROR_BUSY } from './framing.ts'
 import { Quota } from './quota.ts'
-import { checkBytes, describeType, setOwn, timerMs } from './validate.ts'
+import { checkBytes, checkOptions, describeType, setOwn, timerMs } from './validate.ts'
 import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
@@ -93,7 +93,7 @@ export class Router {
     if (bytes === undefined || bytes.byteLength < 1 || bytes.byteLength > MAX_CHANNEL_NAME_BYTES) {
       throw new RangeError(`a channel name is 1-${MAX_CHANNEL_NAME_BYTES} bytes of UTF-8, got ${JSON.stringify(name)}`)
     }
-    if (options === null || typeof options !== 'object') throw new TypeError(`channel options must be an object, got ${describeType(options)}`)
+    checkOptions('channel', options)
     const resolved = this.#resolve(options)
     const open = this.#channels.get(name)
     if (open !== undefined) {
@@ -214,13 +214,9 @@ export class Router {
         const core = this.#channels.get(name)
         if (core === undefined) {
           this.unknownChannel++
-        } else if (core.quota !== undefined) {
-          const count = countOf(core, from)
-          if (!core.quota.take(count, data.byteLength, performance.now())) {
-            count.rateLimited++
-            this.#responder.error(from, id, ERROR_BUSY)
-            return
-          }
+        } else if (core.quota !== undefined && overQuota(core.quota, countOf(core, from), data.byteLength)) {
+          this.#responder.error(from, id, ERROR_BUSY)
+          return
         }
         this.#responder.request(from, source, core, id, data)
       },
@@ -243,10 +239,7 @@ export class Router {
       memo.core = core
       memo.count = count
     }
-    if (core.quota !== undefined && !core.quota.take(count, data.byteLength, performance.now())) {
-      count.rateLimited++
-      return
-    }
+    if (core.quota !== undefined && overQuota(core.quota, count, data.byteLength)) return
     count.received++
     counter.received++
     core.onMessage?.(from, data)
@@ -283,7 +276,7 @@ export class Router {
     checkBytes('data', data)
     if (data.byteLength > this.#host.maxMessageSize) throw new MessageTooLargeError(data.byteLength, this.#host.maxMessageSize)
     if (options === undefined) return
-    if (options === null || typeof options !== 'object') throw new TypeError(`send options must be an object, got ${describeType(options)}`)
+    checkOptions('send', options)
     const { key, deadline } = options
     if (key !== undefined) {
       if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${describeType(key)}`)
@@ -322,6 +315,13 @@ export class Router {
     }
     return r
   }
+}
+
+/** True, counted `rateLimited`, if `count`'s member is over `quota` with `size` bytes more. */
+function overQuota (quota: Quota, count: MemberInbound, size: number): boolean {
+  if (quota.take(count, size, performance.now())) return false
+  count.rateLimited++
+  return true
 }
 
 /** `from`'s deliveries on `core`'s channel, created on first use. */

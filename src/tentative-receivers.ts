@@ -116,9 +116,7 @@ export class TentativeReceivers {
     entry.receiver = receiver
     receiver.inbound = entry.inbound
     // non-members together take about what one member may per turn: their traffic is only held
-    receiver.turnBudget = this.#turnBudget
-    receiver.setRate(this.#rate)
-    receiver.stream.maxReadBufferLength = READ_BUFFER_BYTES
+    receiver.limit(this.#turnBudget, this.#rate, READ_BUFFER_BYTES)
   }
 
   #entry (): Entry {
@@ -163,10 +161,7 @@ export class TentativeReceivers {
   /** Forgets `peer` (it is blocked): its held messages are dropped, counted, and its stream reset. */
   discard (peer: string): void {
     const entry = this.#entries.get(peer)
-    if (entry == null) return
-    this.#entries.delete(peer)
-    this.dropped += entry.held.length
-    entry.receiver?.close('blocked')
+    if (entry != null) this.#forget(peer, entry, 'blocked')
   }
 
   /** Resets every held stream and forgets everything (on stop). */
@@ -177,9 +172,14 @@ export class TentativeReceivers {
 
   #evictOldest (): void {
     const [peer, entry] = this.#entries.entries().next().value!
-    this.#entries.delete(peer)
     this.evicted++
+    this.#forget(peer, entry, 'evicted: too many tentative receivers')
+  }
+
+  /** Stops holding `peer`: its held messages are dropped (counted) and its stream reset. */
+  #forget (peer: string, entry: Entry, why: string): void {
+    this.#entries.delete(peer)
     this.dropped += entry.held.length
-    entry.receiver?.close('evicted: too many tentative receivers')
+    entry.receiver?.close(why)
   }
 }

@@ -31,14 +31,24 @@ export function timerMs (name: string, value: number, min = 1): number {
   return value
 }
 
-/** A message or request payload: a Uint8Array (a Node Buffer is one). */
-export function isBytes (data: unknown): data is Uint8Array {
-  return data instanceof Uint8Array
-}
-
-/** Throws a TypeError naming `name` unless `data` is a Uint8Array. */
+/** Throws a TypeError naming `name` unless `data` is a Uint8Array (a Node Buffer is one). */
 export function checkBytes (name: string, data: unknown): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array, got ${describeType(data)}`)
+}
+
+/** Throws a TypeError naming `what` unless `options` is an object (an options bag). */
+export function checkOptions (what: string, options: unknown): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${what} options must be an object, got ${describeType(options)}`)
+}
+
+/** Throws a TypeError unless `signal` is undefined or an AbortSignal. */
+export function checkSignal (signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, got ${describeType(signal)}`)
+}
+
+/** Throws a TypeError unless `node` is a node ID (a string). */
+export function checkNodeId (name: string, node: unknown): void {
+  if (typeof node !== 'string') throw new TypeError(`${name} must be a node ID (a string), got ${describeType(node)}`)
 }
 
 /** A short description of a value's type for error messages (never the value itself: it may be huge). */

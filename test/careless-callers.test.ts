@@ -110,6 +110,7 @@ describe('careless callers', () => {
     assert.equal(a.stats().members[proto].connected, true) // an own property: it shadows the accessor
     assert.ok(Object.prototype.hasOwnProperty.call(a.channel('votes').stats().members, '__proto__'))
     a.send('__proto__', text('hi'))
+    assert.equal(a.stats().members[proto].queued + a.stats().members[proto].sent, 1)
     await a.connect({ a: a.getMultiaddrs().map(String), b: b.getMultiaddrs().map(String) })
   })
 })

@@ -214,7 +214,7 @@ describe('Receiver turns', () => {
     const stream = new TurnStream()
     const got: number[] = []
     const r = receiver(stream, got)
-    r.rate = new ReceiveRate(200_000, 20_000) // 200 KB/s, 20 KB at once
+    r.limit(TURN_BUDGET, new ReceiveRate(200_000, 20_000), 1 << 30) // 200 KB/s, 20 KB at once
     // 10 frames of 600 bytes a chunk: about 6 KB, well within a turn's budget
     const big = (from: number): Uint8Array => Buffer.concat(Array.from({ length: 10 }, (_, i) => encodeFrame(seq(from + i, 600))))
     const chunk = big(0)
@@ -236,13 +236,14 @@ describe('Receiver turns', () => {
     assert.equal(stream.flow, 10 * chunk.byteLength)
   })
 
-  it('a receive rate shared by streams holds them all to it together', () => {
+  it('a receive rate: the wait is the debt at the rate, a burst at most, and the debt at most a burst', () => {
     const rate = new ReceiveRate(1000, 1000)
     assert.equal(rate.take(600, 0), 0)
     assert.equal(rate.take(600, 0), 200, 'in debt by 200 bytes: 200 ms at 1,000 B/s')
     assert.equal(rate.take(0, 200), 0, 'paid')
     assert.equal(rate.take(0, 5000), 0)
     assert.equal(rate.take(1500, 5000), 500, 'the burst is at most 1,000')
+    assert.equal(rate.take(1_000_000, 5000), 1000, 'however much is charged, the debt is at most a burst')
   })
 
   it('a stream that closes while bytes wait delivers nothing more: not what waited, not what libp2p still held (it would follow a gap)', async () => {
@@ -280,16 +281,16 @@ describe('Receiver turns', () => {
     const shared = new ReceiveRate(1000, 1000)
     const first = new TurnStream()
     const a: number[] = []
-    receiver(first, a).rate = shared
+    receiver(first, a).limit(TURN_BUDGET, shared, 1 << 30)
     first.deliver(Buffer.concat(Array.from({ length: 10 }, (_, i) => encodeFrame(seq(i, 600))))) // 6 KB: deep in debt
     const second = new TurnStream()
     const b: number[] = []
     const rb = receiver(second, b)
-    rb.rate = shared
+    rb.limit(TURN_BUDGET, shared, 1 << 30)
     second.deliver(frames(0, 5))
     assert.deepEqual(b, [], 'the shared debt holds the new stream too')
     assert.deepEqual(second.events, ['pause'])
-    rb.setRate(undefined) // promoted: a member, read at no rate
+    rb.limit(TURN_BUDGET, undefined, 1 << 30) // promoted: a member, read at no rate
     for (let i = 0; i < 3 && b.length < 5; i++) await turn()
     assert.deepEqual(b, [0, 1, 2, 3, 4])
     assert.equal(second.events.at(-1), 'resume')

@@ -53,8 +53,10 @@ describe('hostile peers: what the library holds against', () => {
       // each request makes the victim write to us, and each write gets a lie back
       const streamsBefore = attacker.victimStreams
       for (let i = 1; i <= 40 && stream.open; i++) {
+        const streams = attacker.victimStreams
         await stream.write(encode.request(1, i, Uint8Array.of(i)))
-        await new Promise(resolve => setTimeout(resolve, 25))
+        // its answer comes (and gets a lie back), or the stream it would come on was reset and redialled
+        await attacker.inbox.wait(() => attacker.inbox.responses.includes(i) || attacker.victimStreams > streams, 2000, `the answer to ${i}`).catch(() => {})
       }
       const st = await s.stats()
       findings.note(`the victim opened ${attacker.victimStreams - streamsBefore} new streams to the liar; invalidFrames ${String(st?.net.invalidFrames)}; reconnects ${String(st?.net.members.x?.reconnects)}`)

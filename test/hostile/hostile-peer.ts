@@ -237,7 +237,14 @@ export class AttackStream {
         }
       }
       if (!await this.write(chunk, ms - (Date.now() - started))) {
-        stopped = this.open ? 'time' : 'closed'
+        // still open: time ran out waiting for 'drain', and the chunk, handed over, is on its way
+        if (this.open) {
+          bytes += chunk.byteLength
+          writes++
+          stopped = 'time'
+        } else {
+          stopped = 'closed'
+        }
         break
       }
       bytes += chunk.byteLength
