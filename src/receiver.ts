@@ -73,9 +73,9 @@ export const MAX_BINDINGS = 256
 export const TURN_BUDGET = 1024
 /**
  * What a REQUEST costs beyond its frame, so that a turn's budget is about the same CPU whatever
- * the frames: it starts a handler and queues an answer, 2.35-2.42 µs for a 32 B request answered
- * at once against 52-53 ns for a 32 B message of a named channel, about 45 times
- * (`node benchmarks/receive-path.ts`). A turn holds 22 small requests.
+ * the frames: it starts a handler and queues an answer, 2.2-2.4 µs for a 32 B request answered
+ * at once against 45-53 ns for a 32 B message of a named channel, 43-50 times (five runs of
+ * `node benchmarks/receive-path.ts`). A turn holds 22 small requests.
  */
 export const REQUEST_COST = 44
 /** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed, or this many ms passed. */
