@@ -14,6 +14,7 @@ import { Receiver, REQUEST_COST, TURN_BUDGET } from '../src/receiver.ts'
 import { Router, type Outbox, type RouterHost } from '../src/router.ts'
 import { MAX_MESSAGE_SIZE, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
 import { bestCpuPerItem } from './stats.ts'
+import { systemClock } from '../src/clock.ts'
 
 const SIZE = Number(process.argv[2] ?? 32)
 const PER_CHUNK = 2000
@@ -24,6 +25,8 @@ const host: RouterHost = {
   sendBufferSize: SEND_BUFFER_SIZE,
   sendBufferBytes: SEND_BUFFER_BYTES,
   self: 'n0',
+  clock: systemClock,
+  random: Math.random,
   assertStarted () {},
   // the answers to requests are queued here; each is taken out as a flush would, unwritten
   outbox: node => node === 'n1' ? outbox : undefined,
@@ -67,7 +70,8 @@ function receiverStream (): FakeStream {
     session: 1,
     inbound: undefined as never,
     onInvalid: (_r, err) => { throw err },
-    onClose: () => {}
+    onClose: () => {},
+    clock: systemClock
   })
   receiver.inbound = router.inbound('n1', receiver, { received: 0 }, data => { bytes += data.byteLength })
   stream.push(concat([encodeKindFrame(FRAME_HELLO, 7, -1), encodeKindFrame(FRAME_BIND, 1, -1, new TextEncoder().encode('votes')), encodeKindFrame(FRAME_BIND, 2, -1, new TextEncoder().encode('blocks'))]))

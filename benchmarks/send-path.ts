@@ -7,15 +7,16 @@
  * alone and of making and sending them, rounds interleaved, best of six: the difference is what
  * this library costs a sender per message (queueing, framing, the write's copy).
  */
-import { DEFAULT_PRIORITY } from '../src/channel.ts'
+import { DEFAULT_PRIORITY } from '../src/lanes.ts'
 import { CHANNEL_PROTOCOL, MAX_WRITE_BYTES, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
 import { Dispatcher } from '../src/dispatcher.ts'
 import { DEFAULT_CHANNEL } from '../src/lanes.ts'
-import { CONTROL_LANE } from '../src/router.ts'
+import { CONTROL_LANE } from '../src/lanes.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { allocPayload, wallNow, writeHeader } from './payload.ts'
 import { bestCpuPerItem } from './stats.ts'
+import { systemClock } from '../src/clock.ts'
 
 const SIZE = Number(process.argv[2] ?? 32)
 // batches as the link sender paces them: 4,096 messages, or what half the 32 MiB byte bound holds
@@ -47,6 +48,8 @@ const dispatcher = new Dispatcher({
   maxBytesInFlight: Infinity,
   deadLinkTimeout: 0,
   session: 1,
+  clock: systemClock,
+  random: Math.random,
   reconnect: { initialDelay: 10, maxDelay: 100, factor: 2, jitter: 0 },
   dial: async () => stream as never,
   channelProtocol: CHANNEL_PROTOCOL,

@@ -9,7 +9,8 @@
  * forgotten first), and automatic blocks for at most MAX_AUTO_BLOCKS peers (the oldest lifted
  * first). Blocks the engine makes are its own to bound.
  */
-import type { NodeId } from './membership.ts'
+import type { BlockedPeer, BlockReason, NodeId } from './types.ts'
+import type { Clock, Timer } from './clock.ts'
 
 /** Resets for violations that block a non-member... */
 export const VIOLATIONS = 3
@@ -22,22 +23,12 @@ export const MAX_OFFENDERS = 1024
 /** Peers blocked automatically at once. */
 export const MAX_AUTO_BLOCKS = 4096
 
-export type BlockReason = 'manual' | 'violations'
-
-export interface BlockedPeer {
-  /** The peer ID. */
-  peer: string
-  /** Its node ID, if it is a member. */
-  node?: NodeId
-  /** Epoch ms when the block ends; absent: until `unblock`. */
-  until?: number
-  reason: BlockReason
-}
+export type { BlockedPeer, BlockReason }
 
 interface Entry {
   readonly until: number | undefined
   readonly reason: BlockReason
-  readonly timer: ReturnType<typeof setTimeout> | undefined
+  readonly timer: Timer | undefined
 }
 
 export interface BlocklistEvents {
@@ -53,9 +44,11 @@ export class Blocklist {
   readonly #violations = new Map<string, number[]>()
   #auto = 0
   readonly #events: BlocklistEvents
+  readonly #clock: Clock
 
-  constructor (events: BlocklistEvents) {
+  constructor (events: BlocklistEvents, clock: Clock) {
     this.#events = events
+    this.#clock = clock
   }
 
   has (peer: string): boolean {
@@ -73,9 +66,8 @@ export class Blocklist {
       if (this.#auto >= MAX_AUTO_BLOCKS) this.#liftOldestAuto()
       this.#auto++
     }
-    const until = duration === undefined ? undefined : Date.now() + duration
-    const timer = duration === undefined ? undefined : setTimeout(() => { this.unblock(peer) }, duration)
-    timer?.unref?.()
+    const until = duration === undefined ? undefined : this.#clock.now() + duration
+    const timer = duration === undefined ? undefined : this.#clock.setTimeout(() => { this.unblock(peer) }, duration)
     this.#entries.set(peer, { until, reason, timer })
     this.#violations.delete(peer)
     this.#events.blocked(peer, until, reason)
@@ -92,7 +84,7 @@ export class Blocklist {
    * Records that a stream of `peer` was reset for breaking the wire format; true when that makes
    * VIOLATIONS within VIOLATION_WINDOW_MS (the caller decides whether to block: members never are).
    */
-  violation (peer: string, now = Date.now()): boolean {
+  violation (peer: string, now = this.#clock.now()): boolean {
     const times = (this.#violations.get(peer) ?? []).filter(t => now - t < VIOLATION_WINDOW_MS)
     times.push(now)
     this.#violations.delete(peer) // re-inserted last: the map's first entry is the one heard of longest ago
@@ -108,7 +100,7 @@ export class Blocklist {
 
   /** Forgets everything, silently (the network stops). */
   clear (): void {
-    for (const e of this.#entries.values()) clearTimeout(e.timer)
+    for (const e of this.#entries.values()) this.#clock.clearTimeout(e.timer)
     this.#entries.clear()
     this.#violations.clear()
     this.#auto = 0
@@ -117,7 +109,7 @@ export class Blocklist {
   #forget (peer: string): boolean {
     const e = this.#entries.get(peer)
     if (e === undefined) return false
-    clearTimeout(e.timer)
+    this.#clock.clearTimeout(e.timer)
     this.#entries.delete(peer)
     if (e.reason === 'violations') this.#auto--
     return true

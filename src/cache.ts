@@ -45,7 +45,7 @@ export class Cache {
   #bytes = 0
   readonly #now: () => number
 
-  constructor (options: CacheOptions = {}, now: () => number = Date.now) {
+  constructor (options: CacheOptions, now: () => number) {
     if (typeof options !== 'object' || options === null) throw new RangeError(`cache options must be an object, got ${describeType(options)}`)
     this.maxEntries = nonNegativeInt('cache.maxEntries', options.maxEntries ?? CACHE_MAX_ENTRIES)
     this.maxBytes = nonNegativeInt('cache.maxBytes', options.maxBytes ?? CACHE_MAX_BYTES)

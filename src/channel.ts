@@ -16,7 +16,7 @@ import type { NodeId } from './membership.ts'
 import { describeType } from './validate.ts'
 import type { Quota, QuotaState, RateLimit } from './quota.ts'
 import type { ReceivedCounter, Router } from './router.ts'
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions } from './types.ts'
 
 export interface ChannelOptions {
   /** 0 (most urgent) to 7. Default 4, the default channel's. */
@@ -145,8 +145,6 @@ export interface ResolvedChannelOptions {
   readonly maxResponseSize: number
   readonly rateLimit: Readonly<RateLimit> | undefined
 }
-
-export const DEFAULT_PRIORITY = 4
 export const MAX_CONCURRENT_REQUESTS = 16
 export const MAX_QUEUED_REQUESTS = 1024
 /** Longest `key` of a message (it is kept with the message, outside the byte bound). */

@@ -7,6 +7,7 @@
 /** A timer's handle: whatever the clock's `setTimeout` returned. */
 export type Timer = unknown
 
+/** Its members are plain functions (they may be passed on unbound). */
 export interface Clock {
   /** Milliseconds, with a fraction; never goes back. The system clock's are epoch ms (`Date.now()`'s scale). */
   now: () => number

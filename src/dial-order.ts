@@ -22,6 +22,7 @@
  *   connection already open takes no turn.
  */
 import { DIAL_GRACE, DIAL_TIMEOUT } from './constants.ts'
+import { DialSupersededError } from './link/transport.ts'
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -40,14 +41,6 @@ export const MAX_PARALLEL_DIALS = 4
 export const DIAL_SLOT_MS = 2_000
 /** libp2p's progress event for an outbound handshake beginning (connection encryption). */
 const HANDSHAKE_STARTED = 'upgrader:encrypt-outbound-connection'
-
-/** A dial abandoned because the peer's own connection to us opened first: dial again at once, it will ride that one. */
-export class DialSupersededError extends Error {
-  constructor () {
-    super('the peer connected to us first')
-    this.name = 'DialSupersededError'
-  }
-}
 
 /** One dial in flight: abandoned if the peer's connection opens before ours. */
 interface Dial {

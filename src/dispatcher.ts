@@ -40,20 +40,19 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
+import type { Clock, Random } from './clock.ts'
 import { STABLE_STREAM_MS } from './constants.ts'
-import { DialSupersededError } from './dial-order.ts'
 import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
 import type { NodeId } from './membership.ts'
-import type { Logger, Stream, StreamMessageEvent } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './link/transport.ts'
 
 export interface DispatcherInit {
   node: NodeId
-  addrs: readonly Multiaddr[]
+  addrs: readonly unknown[]
   /** The default channel's lane (its bounds are the node's `sendBufferSize` / `sendBufferBytes`). */
   defaultLane: LaneSpec
   controlLane: LaneSpec
@@ -70,19 +69,22 @@ export interface DispatcherInit {
    * it may wait for the member to connect first, and carries a timeout); `force` dials a new
    * connection even if one is open. DialSupersededError: the member's own connection opened first.
    */
-  dial: (addr: Multiaddr, options: { signal: AbortSignal, force: boolean }) => Promise<Stream>
+  dial: (addr: unknown, options: { signal: AbortSignal, force: boolean }) => Promise<LinkStream>
   /**
    * Aborts the connection a stream from `dial` runs on (its streams with it): a dead link is dead
    * both ways, and a connection left open would be one more with every redial. Without it only
    * the stream is reset.
    */
-  abortConnection?: (stream: Stream, err: Error) => void
+  abortConnection?: (stream: LinkStream, err: Error) => void
   /** The protocol ID that means a stream speaks 1.1.0 (channels and requests). */
   channelProtocol: string
   /** The outgoing stream opened / closed. */
   onUp: (node: NodeId) => void
   onDown: (node: NodeId) => void
-  log: Logger
+  log: Log
+  clock: Clock
+  /** Backoff jitter. */
+  random: Random
 }
 
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
@@ -108,8 +110,9 @@ export class Dispatcher {
   reconnects = 0
 
   readonly #init: DispatcherInit
-  #addrs: readonly Multiaddr[]
-  #stream: Stream | undefined
+  readonly #clock: Clock
+  #addrs: readonly unknown[]
+  #stream: LinkStream | undefined
   /** The stream speaks 1.1.0. */
   #channels = false
   #closed = false
@@ -142,6 +145,7 @@ export class Dispatcher {
 
   constructor (init: DispatcherInit) {
     this.#init = init
+    this.#clock = init.clock
     this.node = init.node
     this.#addrs = init.addrs
     this.#hello = encodeKindFrame(FRAME_HELLO, init.session, -1)
@@ -181,7 +185,7 @@ export class Dispatcher {
    * the pending dial or backoff is cut short and the new addresses are dialled at once, on a new
    * connection: one libp2p still holds to the old address may be dead without its knowing yet.
    */
-  setAddrs (addrs: readonly Multiaddr[]): void {
+  setAddrs (addrs: readonly unknown[]): void {
     this.#addrs = addrs
     this.#nextAddr = 0
     this.#failures = 0
@@ -245,7 +249,7 @@ export class Dispatcher {
       }
       const attempt = this.#attempt = new AbortController()
       const addr = this.#addrs[this.#nextAddr % this.#addrs.length]
-      let stream: Stream | undefined
+      let stream: LinkStream | undefined
       try {
         stream = await this.#init.dial(addr, { signal: attempt.signal, force: this.#force })
       } catch (err: any) {
@@ -273,20 +277,20 @@ export class Dispatcher {
           if (opened) this.reconnects++
           opened = true
           this.#force = false // reached the member: later redials may use what libp2p holds
-          const since = Date.now()
+          const since = this.#clock.now()
           await this.#use(stream)
           if (this.#closed) return
-          if (Date.now() - since >= STABLE_STREAM_MS) this.#failures = 0
+          if (this.#clock.now() - since >= STABLE_STREAM_MS) this.#failures = 0
         }
       }
       this.#backingOff = true
-      await sleep(backoffDelay(this.#failures++, this.#init.reconnect), attempt.signal)
+      await sleep(this.#clock, backoffDelay(this.#failures++, this.#init.reconnect, this.#init.random), attempt.signal)
       this.#backingOff = false
     }
   }
 
   /** Writes to `stream` until its 'close' event. */
-  async #use (stream: Stream): Promise<void> {
+  async #use (stream: LinkStream): Promise<void> {
     // the reverse direction: FLOW, ACK and HELLO_BACK only
     const flow: FrameDecoder = new FrameDecoder(0, (kind, buf, start, end) => {
       const a = readVarint(buf, start, end)
@@ -296,7 +300,7 @@ export class Dispatcher {
       } else if (kind === FRAME_FLOW) {
         if (a > this.#consumed) {
           this.#consumed = a
-          this.#progressAt = Date.now()
+          this.#progressAt = this.#clock.now()
         }
       } else if (kind === FRAME_ACK) {
         this.lanes.get(a)?.ack(b)
@@ -308,7 +312,7 @@ export class Dispatcher {
         flow.fail('unknown-kind')
       }
     }, MAX_KIND_REVERSE)
-    const onMessage = (evt: StreamMessageEvent): void => {
+    const onMessage = (evt: LinkStreamEvents['message']): void => {
       const data = evt.data
       let ok = true
       if (data instanceof Uint8Array) ok = flow.push(data) >= 0
@@ -334,7 +338,7 @@ export class Dispatcher {
       this.#channels = stream.protocol === this.#init.channelProtocol
       this.#written = 0
       this.#consumed = 0
-      this.#writtenAt = Date.now()
+      this.#writtenAt = this.#clock.now()
       this.lanes.rewind()
       if (this.#channels) stream.addEventListener('message', onMessage)
       this.#init.onUp(this.node)
@@ -377,8 +381,8 @@ export class Dispatcher {
    * from idle to waiting); returns what `send()` returned, or the error it threw (the caller
    * aborts the stream, after settling what the write carried).
    */
-  #send (stream: Stream, data: Uint8Array | Uint8ArrayList): boolean | Error {
-    if (this.#written === this.#consumed) this.#progressAt = Date.now()
+  #send (stream: LinkStream, data: Uint8Array | Uint8ArrayList): boolean | Error {
+    if (this.#written === this.#consumed) this.#progressAt = this.#clock.now()
     let ok: boolean
     try {
       ok = stream.send(data)
@@ -386,7 +390,7 @@ export class Dispatcher {
       return err instanceof Error ? err : new Error(String(err))
     }
     this.#written += data.byteLength
-    this.#writtenAt = Date.now()
+    this.#writtenAt = this.#clock.now()
     return ok
   }
 
@@ -445,7 +449,7 @@ export class Dispatcher {
    * `max` bytes (the first frame always does); false once the write is full. Past a full window
    * (`urgentOnly`) only priority-0 lanes give.
    */
-  #take (lane: Lane, stream: Stream, urgentOnly: boolean, now: number, max: number): boolean {
+  #take (lane: Lane, stream: LinkStream, urgentOnly: boolean, now: number, max: number): boolean {
     if (urgentOnly && lane.spec.priority > 0) return true
     const spec = lane.spec
     if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
@@ -640,9 +644,9 @@ export class Dispatcher {
    * buffer; returns a copy of what was framed (with payloads of REF_BYTES or more in place,
    * uncopied: then a list), or undefined if nothing writable was queued.
    */
-  #pack (stream: Stream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
+  #pack (stream: LinkStream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
     const max = this.#init.maxWriteBytes
-    const now = Date.now()
+    const now = this.#clock.now()
     const lanes = this.lanes
     this.#frames = 0
     this.#refBytes = 0

@@ -25,6 +25,26 @@ import { RingBuffer } from './ring-buffer.ts'
 export const CONTROL_CHANNEL = -1
 /** The default channel: `net.send` / `'message'`, written as 1.0.0 message frames. */
 export const DEFAULT_CHANNEL = 0
+
+/** A channel's priority unless it says otherwise (0 is the most urgent, 7 the least); the default channel's. */
+export const DEFAULT_PRIORITY = 4
+
+/** The control lane: cancel, credit and errors, served before every channel. */
+export const CONTROL_LANE: LaneSpec = {
+  channel: CONTROL_CHANNEL,
+  name: '',
+  nameBytes: EMPTY,
+  priority: -1,
+  reliable: false,
+  sendBufferSize: 4096,
+  sendBufferBytes: 4096 * 1024
+}
+
+/** The default channel's lane, bounded by the node's `sendBufferSize` and `sendBufferBytes`. */
+export function defaultLane (sendBufferSize: number, sendBufferBytes: number): LaneSpec {
+  return { channel: DEFAULT_CHANNEL, name: '', nameBytes: EMPTY, priority: DEFAULT_PRIORITY, reliable: false, sendBufferSize, sendBufferBytes }
+}
+
 /** A lane passed over by this many writes in a row while it had messages goes first in the next. */
 export const STARVATION_WRITES = 8
 

@@ -9,6 +9,7 @@
 import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from './framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from './lanes.ts'
 import type { Inbound } from './receiver.ts'
+import type { Clock } from './clock.ts'
 
 export class Loopback {
   readonly lanes = new Lanes()
@@ -19,7 +20,10 @@ export class Loopback {
   #scheduled = false
   #closed = false
 
-  constructor (defaultLane: LaneSpec, controlLane: LaneSpec, inbound: Inbound) {
+  readonly #clock: Clock
+
+  constructor (defaultLane: LaneSpec, controlLane: LaneSpec, inbound: Inbound, clock: Clock) {
+    this.#clock = clock
     this.default = this.lanes.open(defaultLane)
     this.lanes.open(controlLane)
     this.#inbound = inbound
@@ -44,7 +48,7 @@ export class Loopback {
 
   readonly #deliver = (): void => {
     this.#scheduled = false
-    const now = Date.now()
+    const now = this.#clock.now()
     let n = 0
     for (const lane of this.lanes.ordered) n += lane.length
     while (n-- > 0 && !this.#closed) {

@@ -1,36 +1,42 @@
 /**
  * A membership is validated whole before anything changes, then compared with the one in force
  * as a plain diff (removed / added / moved) that the network applies in one synchronous step.
- * Identity is the peer ID inside each address; the address is only how to reach the peer.
+ * Identity is the peer the transport reads in each address (libp2p: the peer ID after /p2p/);
+ * the address is only how to reach the peer. The core sees peers as opaque keys.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { InvalidMembershipError } from './errors.ts'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerAddress } from './link/transport.ts'
+import type { NodeId } from './types.ts'
 
-export type NodeId = string
-export type Addr = string | Multiaddr
+export type { NodeId }
+/** A member's address: a string, or what the transport takes as one (libp2p: a Multiaddr). */
+export type Addr = string | { toString: () => string }
 export type Membership = Record<NodeId, Addr | Addr[]> | Map<NodeId, Addr | Addr[]>
 
 export interface Member {
   readonly node: NodeId
-  readonly peerId: PeerId
-  /** `peerId.toString()`, the key inbound streams are looked up by. */
+  /** The peer key inbound streams are looked up by (libp2p: the peer ID's string form). */
   readonly peer: string
-  readonly addrs: readonly Multiaddr[]
+  /** The transport's addresses, in the membership's order. */
+  readonly addrs: readonly unknown[]
+  /** Their canonical forms: two address lists are the same if these are. */
+  readonly keys: readonly string[]
 }
 
 export interface ParsedMembership {
   readonly members: ReadonlyMap<NodeId, Member>
   readonly nodeByPeer: ReadonlyMap<string, NodeId>
-  /** This node's own node ID, if its peer ID is in the membership. */
+  /** This node's own node ID, if its peer is in the membership. */
   readonly self?: NodeId
 }
 
 export const EMPTY_MEMBERSHIP: ParsedMembership = { members: new Map(), nodeByPeer: new Map() }
 
-/** Validates all of `input`; throws `InvalidMembershipError` naming the first bad entry. */
-export function parseMembership (input: Membership, selfPeer: string): ParsedMembership {
+/**
+ * Validates all of `input`, each address read by `parse` (the transport's); throws
+ * `InvalidMembershipError` naming the first bad entry.
+ */
+export function parseMembership (input: Membership, selfPeer: string, parse: (addr: unknown) => PeerAddress): ParsedMembership {
   // an array would pass as an object of node IDs '0', '1', ...: surely not what was meant
   if (input == null || typeof input !== 'object' || Array.isArray(input)) throw new InvalidMembershipError('expected a Map or an object of node ID -> address(es)')
   const entries = input instanceof Map ? [...input.entries()] : Object.entries(input)
@@ -43,24 +49,24 @@ export function parseMembership (input: Membership, selfPeer: string): ParsedMem
     const list = Array.isArray(value) ? value : [value]
     if (list.length === 0) throw new InvalidMembershipError('no address', node)
     let peer: string | undefined
-    let peerId: PeerId | undefined
-    const addrs: Multiaddr[] = []
+    const addrs: unknown[] = []
+    const keys: string[] = []
     for (const a of list) {
-      const ma = toMultiaddr(a, node)
-      const id = parsePeerId(peerOf(ma, node), node)
-      const p = id.toString()
-      if (peer == null) {
-        peer = p
-        peerId = id
-      } else if (p !== peer) {
-        throw new InvalidMembershipError(`addresses name two peer IDs, ${peer} and ${p}`, node)
+      let parsed: PeerAddress
+      try {
+        parsed = parse(a)
+      } catch (err: any) {
+        throw new InvalidMembershipError(err?.message ?? String(err), node)
       }
-      addrs.push(ma)
+      if (peer == null) peer = parsed.peer
+      else if (parsed.peer !== peer) throw new InvalidMembershipError(`addresses name two peer IDs, ${peer} and ${parsed.peer}`, node)
+      addrs.push(parsed.addr)
+      keys.push(parsed.key)
     }
     const other = nodeByPeer.get(peer!)
     if (other != null) throw new InvalidMembershipError(`peer ID ${peer} is already node "${other}"`, node)
     nodeByPeer.set(peer!, node)
-    members.set(node, { node, peerId: peerId!, peer: peer!, addrs })
+    members.set(node, { node, peer: peer!, addrs, keys })
     if (peer === selfPeer) self = node
   }
   return { members, nodeByPeer, self }
@@ -82,7 +88,7 @@ export function diffMembership (prev: ParsedMembership, next: ParsedMembership):
   for (const [node, old] of prev.members) {
     const now = next.members.get(node)
     if (now == null || now.peer !== old.peer) removed.push(node)
-    else if (!sameAddrs(old.addrs, now.addrs)) moved.push(node)
+    else if (!sameAddrs(old.keys, now.keys)) moved.push(node)
   }
   for (const [node, now] of next.members) {
     const old = prev.members.get(node)
@@ -91,31 +97,6 @@ export function diffMembership (prev: ParsedMembership, next: ParsedMembership):
   return { removed, added, moved }
 }
 
-function sameAddrs (a: readonly Multiaddr[], b: readonly Multiaddr[]): boolean {
-  return a.length === b.length && a.every((ma, i) => ma.equals(b[i]))
-}
-
-function toMultiaddr (a: unknown, node: NodeId): Multiaddr {
-  if (isMultiaddr(a)) return a
-  if (typeof a !== 'string') throw new InvalidMembershipError(`address ${String(a)} is neither a string nor a Multiaddr`, node)
-  try {
-    return multiaddr(a)
-  } catch (err: any) {
-    throw new InvalidMembershipError(`address "${a}" does not parse: ${err.message}`, node)
-  }
-}
-
-function peerOf (ma: Multiaddr, node: NodeId): string {
-  let peer: string | undefined
-  for (const c of ma.getComponents()) if (c.name === 'p2p') peer = c.value
-  if (peer == null) throw new InvalidMembershipError(`address "${ma.toString()}" has no /p2p/<peerId>`, node)
-  return peer
-}
-
-function parsePeerId (peer: string, node: NodeId): PeerId {
-  try {
-    return peerIdFromString(peer)
-  } catch (err: any) {
-    throw new InvalidMembershipError(`"${peer}" is not a valid peer ID: ${err.message}`, node)
-  }
+function sameAddrs (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((key, i) => key === b[i])
 }

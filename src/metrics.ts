@@ -13,7 +13,7 @@
  * part of the stats with `gauge` / `counter` and its own label.
  */
 import type { ChannelMemberStats, ChannelStats, RequestStats } from './channel.ts'
-import type { ConsensusNetStats, MemberStats } from './consensus-net.ts'
+import type { ConsensusNetStats, MemberStats } from './types.ts'
 import { setOwn } from './validate.ts'
 import type { Metrics } from '@libp2p/interface'
 

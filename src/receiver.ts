@@ -25,7 +25,8 @@ import {
 } from './framing.ts'
 import { InvalidFrameError } from './errors.ts'
 import type { ReceiveRate } from './receive-rate.ts'
-import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import type { Clock, Timer } from './clock.ts'
+import type { LinkStream, LinkStreamEvents } from './link/transport.ts'
 
 /** What a Receiver hands its frames to. */
 export interface Inbound {
@@ -60,6 +61,7 @@ export interface ReceiverInit {
   onInvalid: (receiver: Receiver, err: InvalidFrameError) => void
   /** The stream closed for any reason. */
   onClose: (receiver: Receiver) => void
+  clock: Clock
 }
 
 /** Longest channel name, in bytes of UTF-8. */
@@ -92,10 +94,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 export class Receiver {
   readonly peer: string
-  readonly stream: Stream
+  readonly stream: LinkStream
   inbound: Inbound
   readonly #decoder: FrameDecoder
   readonly #init: ReceiverInit
+  readonly #clock: Clock
   /** Channel numbers bound on this stream, and the other way round. */
   readonly #names = new Map<number, string>()
   readonly #numbers = new Map<string, number>()
@@ -104,7 +107,7 @@ export class Receiver {
   /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW), and when. */
   #consumed = 0
   #reported = 0
-  #reportedAt = performance.now()
+  #reportedAt: number
   /** A report is written and the stream asked to wait ('drain'): the next one waits for it (reports are cumulative). */
   #reportDraining = false
   /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
@@ -113,7 +116,7 @@ export class Receiver {
   #turnBudget = TURN_BUDGET
   #rate: ReceiveRate | undefined
   /** The wait of a rate in debt. */
-  #throttle: ReturnType<typeof setTimeout> | undefined
+  #throttle: Timer | undefined
   /** Bytes that arrived but wait for a later turn, oldest first; while there are any the stream is paused. */
   readonly #pending: Uint8Array[] = []
   #paused = false
@@ -123,16 +126,18 @@ export class Receiver {
   /** 1.1.0: our session (FRAME_HELLO_BACK), not yet sent; it leads the first report, so an idle stream costs no write. */
   #helloBack: Uint8Array | undefined
 
-  constructor (stream: Stream, init: ReceiverInit) {
+  constructor (stream: LinkStream, init: ReceiverInit) {
     this.stream = stream
     this.peer = init.peer
     this.inbound = init.inbound
     this.#init = init
+    this.#clock = init.clock
+    this.#reportedAt = init.clock.now()
     this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0)
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
-    stream.addEventListener('close', (evt: StreamCloseEvent) => {
+    stream.addEventListener('close', (evt: LinkStreamEvents['close']) => {
       // libp2p resets a paused stream whose writer sent more than its read buffer holds: the
       // writer ignored what this receiver reported consumed (FLOW)
       const overflow = evt.error?.name === 'StreamBufferError' && this.inbound !== DETACHED
@@ -267,7 +272,7 @@ export class Receiver {
     }
   }
 
-  readonly #onMessage = (evt: StreamMessageEvent): void => {
+  readonly #onMessage = (evt: LinkStreamEvents['message']): void => {
     // what stream.resume() hands over is part of the turn that resumed it: no fresh budget for it
     if (!this.#turn) this.#startTurn(!this.#resuming)
     const pending = this.#pending
@@ -331,11 +336,11 @@ export class Receiver {
   #charge (bytes: number): void {
     const rate = this.#rate
     if (rate === undefined || this.#throttle !== undefined || this.inbound === DETACHED) return
-    const wait = rate.take(bytes, performance.now())
+    const wait = rate.take(bytes, this.#clock.now())
     if (wait <= 0) return
     this.#decoder.budget = 0
     // at least THROTTLE_MS: a stream read in a trickle of wakes would cost a timer and a FLOW report each
-    this.#throttle = setTimeout(this.#paid, Math.max(THROTTLE_MS, Math.ceil(wait)))
+    this.#throttle = this.#clock.setTimeout(this.#paid, Math.max(THROTTLE_MS, Math.ceil(wait)))
     this.#pause()
   }
 
@@ -357,7 +362,7 @@ export class Receiver {
     this.#rate = rate
     this.stream.maxReadBufferLength = readBuffer
     if (this.#throttle === undefined) return
-    clearTimeout(this.#throttle)
+    this.#clock.clearTimeout(this.#throttle)
     this.#paid()
   }
 
@@ -371,7 +376,7 @@ export class Receiver {
       this.#decoder.budget = this.#throttle === undefined ? this.#turnBudget : 0
       this.#charge(0)
     }
-    setImmediate(this.#tick)
+    this.#clock.soon(this.#tick)
   }
 
   /**
@@ -384,7 +389,7 @@ export class Receiver {
     this.#turn = false
     this.#continue()
     if (!this.#init.channels || this.inbound === DETACHED) return
-    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0 || performance.now() - this.#reportedAt >= REPORT_MS) this.#report()
+    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0 || this.#clock.now() - this.#reportedAt >= REPORT_MS) this.#report()
   }
 
   /**
@@ -449,7 +454,7 @@ export class Receiver {
     if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
     this.#acks.clear()
     this.#reported = this.#consumed
-    this.#reportedAt = performance.now()
+    this.#reportedAt = this.#clock.now()
     this.#sendBack(buf) // sized exactly above
   }
 
@@ -493,7 +498,12 @@ export class Receiver {
       this.#invalid()
       return
     }
-    this.stream.close({ signal: AbortSignal.timeout(CLOSE_MS) }).catch(err => { this.stream.abort(err) })
+    const deadline = new AbortController()
+    const timer = this.#clock.setTimeout(() => { deadline.abort(new Error(`closing took over ${CLOSE_MS} ms`)) }, CLOSE_MS)
+    this.stream.close({ signal: deadline.signal }).then(() => { this.#clock.clearTimeout(timer) }, err => {
+      this.#clock.clearTimeout(timer)
+      this.stream.abort(err)
+    })
   }
 
   #invalid (): void {
@@ -509,7 +519,7 @@ export class Receiver {
   #detach (): void {
     this.inbound = DETACHED
     this.#pending.length = 0
-    clearTimeout(this.#throttle)
+    this.#clock.clearTimeout(this.#throttle)
     this.#throttle = undefined
     this.stream.removeEventListener('drain', this.#onDrain)
     this.#decoder.stop()
@@ -522,7 +532,7 @@ export class Receiver {
 function noop (): void {}
 
 /** Stops the peer's window from being replenished; a stream already closing is left to its 'close' event. */
-function pauseStream (stream: Stream): void {
+function pauseStream (stream: LinkStream): void {
   try {
     stream.pause()
   } catch {}

@@ -18,11 +18,12 @@ import {
   ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR,
   FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
 } from './framing.ts'
-import { Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
-import { CONTROL_LANE, type RouterHost } from './router.ts'
+import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
+import type { RouterHost } from './router.ts'
 import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from './validate.ts'
 import type { ChannelCore, RequestOptions } from './channel.ts'
 import type { NodeId } from './membership.ts'
+import type { Clock, Timer } from './clock.ts'
 
 const utf8 = new TextDecoder()
 
@@ -62,10 +63,13 @@ export class RequestTable {
    * From a random start, not 1: after this process restarts, an answer still queued for its
    * predecessor's request must not match a new request with the same id.
    */
-  #nextId = 1 + Math.floor(Math.random() * 2 ** 40)
+  #nextId: number
+  readonly clock: Clock
 
   constructor (host: RouterHost) {
     this.#host = host
+    this.clock = host.clock
+    this.#nextId = 1 + Math.floor(host.random() * 2 ** 40)
   }
 
   async request (core: ChannelCore, to: NodeId, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
@@ -169,13 +173,14 @@ abstract class Pending implements EnvelopeOwner {
   /** Handed to the stream: an answer may come, and a give-up must be sent as a cancel. */
   onStream = false
   done = false
-  readonly startedAt = performance.now()
+  readonly startedAt: number
   readonly #timeout: number
   readonly #signal: AbortSignal | undefined
-  #timer: ReturnType<typeof setTimeout> | undefined
+  #timer: Timer | undefined
 
   constructor (table: RequestTable, core: ChannelCore, node: NodeId, options: RequestOptions) {
     this.table = table
+    this.startedAt = table.clock.now()
     this.core = core
     this.node = node
     this.#timeout = options.timeout ?? core.options.requestTimeout
@@ -187,12 +192,12 @@ abstract class Pending implements EnvelopeOwner {
   }
 
   armTimer (): void {
-    clearTimeout(this.#timer)
-    this.#timer = setTimeout(this.#onTimeout, this.#timeout)
+    this.table.clock.clearTimeout(this.#timer)
+    this.#timer = this.table.clock.setTimeout(this.#onTimeout, this.#timeout)
   }
 
   disarmTimer (): void {
-    clearTimeout(this.#timer)
+    this.table.clock.clearTimeout(this.#timer)
     this.#timer = undefined
   }
 
@@ -235,7 +240,7 @@ abstract class Pending implements EnvelopeOwner {
   succeed (value?: Uint8Array): void {
     if (!this.finish(false)) return
     this.core.requests.succeeded++
-    this.table.onSucceeded?.(this.core.spec.name, performance.now() - this.startedAt)
+    this.table.onSucceeded?.(this.core.spec.name, this.table.clock.now() - this.startedAt)
     this.settle(undefined, value)
   }
 

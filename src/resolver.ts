@@ -24,7 +24,8 @@ import { RequestError, ResolveError } from './errors.ts'
 import { MAX_TIMER_MS, checkOptions, checkSignal, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
 import type { Channel } from './channel.ts'
 import type { NodeId } from './membership.ts'
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions } from './types.ts'
+import type { Clock, Timer } from './clock.ts'
 
 export type Key = string | Uint8Array
 
@@ -126,6 +127,8 @@ export interface ResolverNet {
   isStarted: () => boolean
   /** Which members have an open stream: the others are asked last. */
   stats: () => { members: Record<NodeId, { connected: boolean }> }
+  /** The network's clock: timeouts, hedging and the cache's expiry. */
+  readonly clock: Clock
 }
 
 const TIMEOUT = 5_000
@@ -203,6 +206,8 @@ export class Resolver {
    * Not for users: `net.resolver(name, options)` opens one. Throws `RangeError` for options out
    * of range. `maxMessageSize`, the node's, bounds `maxKeySize`: a request is the type byte and the key.
    */
+  readonly #clock: Clock
+
   constructor (net: ResolverNet, name: string, options: ResolverOptions, maxMessageSize = Infinity) {
     if (typeof options?.produce !== 'function') throw new RangeError('a resolver needs a produce function')
     for (const fn of ['validate', 'group', 'pick'] as const) {
@@ -229,7 +234,8 @@ export class Resolver {
     this.name = name
     this.#net = net
     this.#o = options
-    this.#cache = new Cache(options.cache)
+    this.#clock = net.clock
+    this.#cache = new Cache(options.cache ?? {}, net.clock.now)
     this.channel = net.channel(name, {
       priority: options.priority ?? 4, // checked by the channel
       maxConcurrentRequests,
@@ -389,14 +395,14 @@ export class Resolver {
       let missing = 0
       let invalid = 0
       let settled = false
-      let hedgeTimer: ReturnType<typeof setTimeout> | undefined
+      let hedgeTimer: Timer | undefined
       /** Attempts still waiting: their member and when they started. */
       const attempts = new Map<AbortController, [Peer, number]>()
       const settle = (err: unknown, value?: Uint8Array): void => {
         settled = true
-        clearTimeout(hedgeTimer)
+        this.#clock.clearTimeout(hedgeTimer)
         signal.removeEventListener('abort', onAbort)
-        const now = Date.now()
+        const now = this.#clock.now()
         for (const [c, [peer, started]] of attempts) {
           c.abort()
           // outrun by another member: it takes longer than it took so far; count twice that, so
@@ -413,14 +419,14 @@ export class Resolver {
         const node = candidates[next++]
         const peer = this.#peer(node, members)
         const controller = new AbortController()
-        const started = Date.now()
+        const started = this.#clock.now()
         attempts.set(controller, [peer, started])
         peer.requests++
         s.networkRequests++
-        clearTimeout(hedgeTimer)
+        this.#clock.clearTimeout(hedgeTimer)
         const hedge = next < candidates.length ? this.#hedgeDelay(peer) : undefined
         if (hedge !== undefined) {
-          hedgeTimer = setTimeout(() => {
+          hedgeTimer = this.#clock.setTimeout(() => {
             if (launch()) s.hedged++
           }, hedge)
         }
@@ -430,14 +436,14 @@ export class Resolver {
           if (settled) return
           if (answer.byteLength === 0 || answer[0] !== FOUND) {
             peer.missing++
-            this.#sample(peer, Date.now() - started)
+            this.#sample(peer, this.#clock.now() - started)
             missing++
           } else {
             // a copy: a view would keep the whole receive buffer alive in the cache, unaccounted for by maxBytes
             const value = new Uint8Array(answer.subarray(1))
             if (this.#o.validate === undefined || this.#o.validate(key, value, node)) {
               peer.found++
-              this.#sample(peer, Date.now() - started)
+              this.#sample(peer, this.#clock.now() - started)
               this.#cache.set(id, value)
               settle(undefined, value)
               return

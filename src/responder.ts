@@ -14,9 +14,9 @@
  * handler returns after that is not sent.
  */
 import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from './framing.ts'
-import { Envelope, type Discard, type EnvelopeOwner } from './lanes.ts'
+import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from './lanes.ts'
 import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from './receiver.ts'
-import { CONTROL_LANE, type RouterHost } from './router.ts'
+import type { RouterHost } from './router.ts'
 import type { ChannelCore } from './channel.ts'
 import type { NodeId } from './membership.ts'
 

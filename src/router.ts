@@ -6,16 +6,17 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, DEFAULT_PRIORITY, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
 import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
-import { EMPTY, ERROR_BUSY } from './framing.ts'
+import { ERROR_BUSY } from './framing.ts'
 import { Quota } from './quota.ts'
 import { checkBytes, checkOptions, describeType, setOwn, timerMs } from './validate.ts'
-import { CONTROL_CHANNEL, type Lanes, type LaneSpec } from './lanes.ts'
+import { DEFAULT_PRIORITY, type Lanes, type LaneSpec } from './lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
 import { RequestTable } from './requests.ts'
 import { Responder } from './responder.ts'
 import type { NodeId } from './membership.ts'
+import type { Clock, Random } from './clock.ts'
 
 /** Where a member's frames are queued: its Dispatcher, or this node's Loopback. */
 export interface Outbox {
@@ -30,6 +31,11 @@ export interface RouterHost {
   readonly sendBufferBytes: number
   /** This node's node ID, if it is a member. */
   readonly self: NodeId | undefined
+  readonly clock: Clock
+  /** Request ids start at a random number. */
+  readonly random: Random
+  /** Told of every message delivered on a channel (a simulation's digest). */
+  readonly onDelivery?: (from: NodeId, channel: string, data: Uint8Array) => void
   /** Throws `NotStartedError` unless started. */
   assertStarted: () => void
   /** Member `node`'s outbox; undefined if it is not a member. */
@@ -58,28 +64,19 @@ interface DeliveryMemo {
 
 const encoder = new TextEncoder()
 
-/** The control lane: cancel, credit and errors, served before every channel. */
-export const CONTROL_LANE: LaneSpec = {
-  channel: CONTROL_CHANNEL,
-  name: '',
-  nameBytes: EMPTY,
-  priority: -1,
-  reliable: false,
-  sendBufferSize: 4096,
-  sendBufferBytes: 4096 * 1024
-}
-
 export class Router {
   readonly requests: RequestTable
   /** Frames for channels this node has not opened: messages dropped, requests answered `no-handler`. */
   unknownChannel = 0
   readonly #host: RouterHost
+  readonly #onDelivery: RouterHost['onDelivery']
   readonly #responder: Responder
   readonly #channels = new Map<string, ChannelCore>()
   /** Reliable channels, per member: its writer's session and the last message delivered per channel. */
   readonly #sessions = new Map<NodeId, { session: number, delivered: Map<string, number> }>()
   constructor (host: RouterHost) {
     this.#host = host
+    this.#onDelivery = host.onDelivery
     this.requests = new RequestTable(host)
     this.#responder = new Responder(host)
   }
@@ -214,7 +211,7 @@ export class Router {
         const core = this.#channels.get(name)
         if (core === undefined) {
           this.unknownChannel++
-        } else if (core.quota !== undefined && overQuota(core.quota, countOf(core, from), data.byteLength)) {
+        } else if (core.quota !== undefined && overQuota(core.quota, countOf(core, from), data.byteLength, this.#host.clock.now())) {
           this.#responder.error(from, id, ERROR_BUSY)
           return
         }
@@ -239,9 +236,10 @@ export class Router {
       memo.core = core
       memo.count = count
     }
-    if (core.quota !== undefined && overQuota(core.quota, count, data.byteLength)) return
+    if (core.quota !== undefined && overQuota(core.quota, count, data.byteLength, this.#host.clock.now())) return
     count.received++
     counter.received++
+    this.#onDelivery?.(from, name, data)
     core.onMessage?.(from, data)
     if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
   }
@@ -318,8 +316,8 @@ export class Router {
 }
 
 /** True, counted `rateLimited`, if `count`'s member is over `quota` with `size` bytes more. */
-function overQuota (quota: Quota, count: MemberInbound, size: number): boolean {
-  if (quota.take(count, size, performance.now())) return false
+function overQuota (quota: Quota, count: MemberInbound, size: number, now: number): boolean {
+  if (quota.take(count, size, now)) return false
   count.rateLimited++
   return true
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { backoffDelay, sleep } from '../src/backoff.ts'
+import { systemClock } from '../src/clock.ts'
 
 const o = { initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5 }
 
@@ -18,12 +19,12 @@ describe('backoff', () => {
     const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
     const before = timers()
     const ac = new AbortController()
-    const p = sleep(60_000, ac.signal)
+    const p = sleep(systemClock, 60_000, ac.signal)
     assert.equal(timers(), before + 1)
     ac.abort()
     await p
     assert.equal(timers(), before)
-    await sleep(60_000, ac.signal) // already aborted: returns at once, sets no timer
+    await sleep(systemClock, 60_000, ac.signal) // already aborted: returns at once, sets no timer
     assert.equal(timers(), before)
   })
 })

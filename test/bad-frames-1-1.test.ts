@@ -22,6 +22,7 @@ import type { ConsensusNet } from '../src/index.ts'
 import type { Libp2p } from 'libp2p'
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import { mulberry32 } from '../src/testing/random.ts'
+import { systemClock } from '../src/clock.ts'
 
 const MAX = 1024
 
@@ -317,7 +318,8 @@ describe('the Receiver checks a CHANNEL frame as it checks every kind', () => {
           session: 1,
           inbound: { message: count, channel: count, reliable: count, hello: () => {}, request: count, reply: count, control: count },
           onInvalid: (_r, err) => { reasons.push(err.reason) },
-          onClose: () => {}
+          onClose: () => {},
+          clock: systemClock
         })
         const bytes = Buffer.concat(frames)
         // whole, or byte by byte (the frame assembled across chunks)
@@ -366,7 +368,8 @@ function feed (bytes: Uint8Array, r: ReturnType<typeof rng>): Run {
     session: 1,
     inbound,
     onInvalid: () => { run.invalid++ },
-    onClose: () => {}
+    onClose: () => {},
+    clock: systemClock
   })
   let at = 0
   for (let k = 0; at < bytes.byteLength && k < 100_000; k++) {

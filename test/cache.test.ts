@@ -18,14 +18,14 @@ function holds (c: Cache, key: string): boolean {
 
 describe('Cache', () => {
   it('has bounded defaults and rejects options that are not non-negative integers, or ttls over 2^31-1 ms', () => {
-    const c = new Cache()
+    const c = new Cache({}, Date.now)
     assert.deepEqual([c.maxEntries, c.maxBytes, c.ttl, c.negativeTtl], [CACHE_MAX_ENTRIES, CACHE_MAX_BYTES, CACHE_TTL, CACHE_NEGATIVE_TTL])
     for (const bad of [{ maxEntries: -1 }, { maxBytes: 1.5 }, { ttl: Number.NaN }, { negativeTtl: Infinity }, { ttl: 2 ** 31 }, { negativeTtl: 2 ** 31 }]) {
-      assert.throws(() => new Cache(bad), RangeError, JSON.stringify(bad))
+      assert.throws(() => new Cache(bad, Date.now), RangeError, JSON.stringify(bad))
     }
-    assert.throws(() => new Cache({ ttl: 2 ** 31 }), /cache\.ttl must be a number of ms from 0 to 2147483647, got 2147483648/)
-    assert.throws(() => new Cache(5 as CacheOptions), /cache options must be an object, got number/)
-    const longest = new Cache({ ttl: 2 ** 31 - 1, negativeTtl: 2 ** 31 - 1 })
+    assert.throws(() => new Cache({ ttl: 2 ** 31 }, Date.now), /cache\.ttl must be a number of ms from 0 to 2147483647, got 2147483648/)
+    assert.throws(() => new Cache(5 as CacheOptions, Date.now), /cache options must be an object, got number/)
+    const longest = new Cache({ ttl: 2 ** 31 - 1, negativeTtl: 2 ** 31 - 1 }, Date.now)
     assert.deepEqual([longest.ttl, longest.negativeTtl], [2 ** 31 - 1, 2 ** 31 - 1])
   })
 

@@ -6,9 +6,10 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
 import { encodeKindFrame, FrameDecoder, FRAME_FLOW, FRAME_REQUEST } from '../src/framing.ts'
 import { DEFAULT_CHANNEL, Envelope, type LaneSpec } from '../src/lanes.ts'
-import { CONTROL_LANE } from '../src/router.ts'
+import { CONTROL_LANE } from '../src/lanes.ts'
 import { seq, seqOf, waitUntil, withTimeout } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
+import { systemClock } from '../src/clock.ts'
 
 class FakeStream extends EventTarget {
   status = 'open'
@@ -96,8 +97,10 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     maxBytesInFlight: 1 << 20,
     deadLinkTimeout: 0,
     session: 1,
+    clock: systemClock,
+    random: Math.random,
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
-    dial: async (addr, options) => {
+    dial: async (addr: any, options) => {
       dials.push({ addr: addr.toString(), force: options.force === true })
       await init.gate?.(options.signal)
       if (init.refuse?.(addr.toString()) === true) throw new Error('connection refused')

@@ -9,9 +9,10 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
 import { bodyOf, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST, MAX_KIND_1_1, readVarint, varintEnd } from '../src/framing.ts'
 import { DEFAULT_CHANNEL, Envelope, Lane, Lanes, STARVATION_WRITES, type LaneSpec } from '../src/lanes.ts'
-import { CONTROL_LANE } from '../src/router.ts'
+import { CONTROL_LANE } from '../src/lanes.ts'
 import { seq, seqOf, text, withTimeout } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
+import { systemClock } from '../src/clock.ts'
 
 const V11 = '/consensus-net/1.1.0'
 const V10 = '/consensus-net/1.0.0'
@@ -252,6 +253,8 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     maxBytesInFlight: init.maxBytesInFlight ?? 1 << 30,
     deadLinkTimeout: 0,
     session: 1,
+    clock: { ...systemClock, now: () => Date.now() }, // tests move time by replacing Date.now
+    random: Math.random,
     reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
     dial: async () => {
       const s = new FakeStream(init.protocols?.[Math.min(streams.length, init.protocols.length - 1)] ?? init.protocol ?? V11)

@@ -4,7 +4,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidMembershipError } from '../src/index.ts'
-import { diffMembership, parseMembership, EMPTY_MEMBERSHIP } from '../src/membership.ts'
+import { diffMembership, parseMembership as parseWith, EMPTY_MEMBERSHIP, type Membership } from '../src/membership.ts'
+import { parseLibp2pAddress } from '../src/libp2p/transport.ts'
+
+const parseMembership = (m: Membership, self: string): ReturnType<typeof parseWith> => parseWith(m, self, parseLibp2pAddress)
 
 const peers = await Promise.all([1, 2, 3, 4].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
 const [p1, p2, p3, p4] = peers
@@ -28,7 +31,7 @@ describe('parseMembership', () => {
       assert.equal(m.self, 'b')
       assert.equal(m.members.get('b')!.addrs.length, 2)
       assert.equal(m.nodeByPeer.get(p1), 'a')
-      assert.equal(m.members.get('a')!.peerId.toString(), p1)
+      assert.equal(m.members.get('a')!.peer, p1)
     }
     assert.equal(parseMembership({ a: addr(p1) }, p3).self, undefined)
   })

@@ -12,6 +12,7 @@ import { Receiver, TURN_BUDGET } from '../src/receiver.ts'
 import { ReceiveRate } from '../src/receive-rate.ts'
 import { seq, seqOf } from './helpers.ts'
 import type { Stream } from '@libp2p/interface'
+import { systemClock } from '../src/clock.ts'
 
 /** A stream stand-in that records pause/resume and what is written back; `resume()` hands over what arrived meanwhile, as libp2p does. */
 class TurnStream extends EventTarget {
@@ -118,7 +119,8 @@ function receiver (stream: TurnStream, got: number[], invalid: string[] = [], ho
       control: () => {}
     },
     onInvalid: (_r, err) => { invalid.push(err.reason) },
-    onClose: () => { hooks.onClose?.() }
+    onClose: () => { hooks.onClose?.() },
+    clock: systemClock
   })
 }
 

@@ -83,13 +83,25 @@ export interface Transport {
   stop: () => Promise<void>
   /**
    * Opens a stream to `peer` at `addr` (from `parseAddress`), proposing `protocols` in order;
-   * `force`: a new connection even if one is open (the open one was judged dead).
+   * `force`: a new connection even if one is open (the open one was judged dead). May reject
+   * with `DialSupersededError`.
    */
   open: (peer: string, addr: unknown, protocols: readonly string[], options: { signal: AbortSignal, force: boolean }) => Promise<LinkStream>
   /** Aborts the connection `stream` rides (a dead link), with every stream on it. */
   abortConnection: (stream: LinkStream, err: Error) => void
   /** Aborts every connection with `peer`. */
   abortPeer: (peer: string, err: Error) => void
+}
+
+/**
+ * `Transport.open` may reject with this: the peer's own connection to us opened first, and the
+ * stream is better opened on it. The caller dials again at once.
+ */
+export class DialSupersededError extends Error {
+  constructor () {
+    super('the peer connected to us first')
+    this.name = 'DialSupersededError'
+  }
 }
 
 /** The log the core writes to (libp2p's `Logger` is one). */

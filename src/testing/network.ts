@@ -28,6 +28,7 @@ import { Pipe, validShape, type Direction, type LinkShape, type TraceEvent } fro
 import { SimConnection, simulatedTransport, type Fabric, type SimListener } from './transport.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { sleep } from '../backoff.ts'
+import { systemClock } from '../clock.ts'
 
 /** Bytes of one link direction, over the connections currently open on it. */
 export interface LinkStats {
@@ -376,7 +377,7 @@ export class TestNetwork {
       const rtt = out.latency + back.latency
       if (!handshaken && rtt > 0) {
         handshaken = true
-        await sleep(rtt, signal)
+        await sleep(systemClock, rtt, signal)
         signal.throwIfAborted()
         continue // the link may have changed meanwhile
       }
