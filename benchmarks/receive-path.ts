@@ -8,10 +8,10 @@
  * and the CPU per request to a handler that answers at once (the answer queued in a lane, taken
  * out unwritten): what REQUEST_COST weighs a request at in a turn's budget.
  */
-import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/framing.ts'
-import { Lanes } from '../src/lanes.ts'
-import { Receiver, REQUEST_COST, TURN_BUDGET } from '../src/receiver.ts'
-import { Router, type Outbox, type RouterHost } from '../src/router.ts'
+import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/wire/framing.ts'
+import { Lanes } from '../src/queue/lanes.ts'
+import { Receiver, REQUEST_COST, TURN_BUDGET } from '../src/link/receiver.ts'
+import { Router, type Outbox, type RouterHost } from '../src/channels/router.ts'
 import { MAX_MESSAGE_SIZE, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
 import { bestCpuPerItem } from './stats.ts'
 import { systemClock } from '../src/clock.ts'

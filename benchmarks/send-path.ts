@@ -7,11 +7,11 @@
  * alone and of making and sending them, rounds interleaved, best of six: the difference is what
  * this library costs a sender per message (queueing, framing, the write's copy).
  */
-import { DEFAULT_PRIORITY } from '../src/lanes.ts'
+import { DEFAULT_PRIORITY } from '../src/queue/lanes.ts'
 import { CHANNEL_PROTOCOL, MAX_WRITE_BYTES, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'
-import { Dispatcher } from '../src/dispatcher.ts'
-import { DEFAULT_CHANNEL } from '../src/lanes.ts'
-import { CONTROL_LANE } from '../src/lanes.ts'
+import { Dispatcher } from '../src/link/dispatcher.ts'
+import { DEFAULT_CHANNEL } from '../src/queue/lanes.ts'
+import { CONTROL_LANE } from '../src/queue/lanes.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { allocPayload, wallNow, writeHeader } from './payload.ts'

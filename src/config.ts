@@ -2,10 +2,10 @@
  * A network's options: the init a user gives (`ConsensusNetInit`), its defaults (constants.ts)
  * and its validation, once, into the `Config` every layer reads.
  */
-import { BLOCK_DURATION } from './blocklist.ts'
+import { BLOCK_DURATION } from './peers/blocklist.ts'
 import * as defaults from './constants.ts'
 import { nonNegativeInt, positiveInt, timerMs } from './validate.ts'
-import type { ReconnectOptions } from './backoff.ts'
+import type { ReconnectOptions } from './link/backoff.ts'
 
 export interface ConsensusNetInit {
   /** Protocol ID of version 1.0.0 (the default channel only). Default `/consensus-net/1.0.0`. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { backoffDelay, sleep } from '../src/backoff.ts'
+import { backoffDelay, sleep } from '../src/link/backoff.ts'
 import { systemClock } from '../src/clock.ts'
 
 const o = { initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5 }

@@ -14,8 +14,8 @@ import { CHANNEL_PROTOCOL } from '../src/constants.ts'
 import {
   bodyOf, encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
   FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd
-} from '../src/framing.ts'
-import { Receiver, type Inbound } from '../src/receiver.ts'
+} from '../src/wire/framing.ts'
+import { Receiver, type Inbound } from '../src/link/receiver.ts'
 import { Log } from './channel-helpers.ts'
 import { membershipOf, mesh, plainNode, seq, seqOf, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'

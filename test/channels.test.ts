@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createConsensusNet, type ConsensusNet } from '../src/index.ts'
 import { counters, Log } from './channel-helpers.ts'
 import { FAST_RECONNECT, Inbox, freePort, memoryPair, mesh, nextEvent, seq, seqOf, startNodes, startStranger, stopAll, str, text, waitUntil } from './helpers.ts'
-import type { Channel } from '../src/channel.ts'
+import type { Channel } from '../src/channels/channel.ts'
 
 const tagged = (log: Log, tag: string): string[] => log.of(tag).map(e => `${e.from}:${str(e.data)}`)
 

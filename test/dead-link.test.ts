@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test'
 import { Log } from './channel-helpers.ts'
 import { Inbox, mesh, nextEvent, plainNode, seq, seqOf, startNodes, stopAll, waitUntil } from './helpers.ts'
 import { proxiedPair } from './fixtures/proxied-pair.ts'
-import { HEARTBEATS_PER_TIMEOUT } from '../src/dispatcher.ts'
+import { HEARTBEATS_PER_TIMEOUT } from '../src/link/dispatcher.ts'
 import { CHANNEL_PROTOCOL, type ConsensusNet, type CreateConsensusNetInit } from '../src/index.ts'
 
 const TIMEOUT = 600

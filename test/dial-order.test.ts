@@ -1,5 +1,5 @@
 /**
- * Who dials whom (src/dial-order.ts), over real libp2p nodes (TCP on 127.0.0.1): members that
+ * Who dials whom (src/libp2p/dial-order.ts), over real libp2p nodes (TCP on 127.0.0.1): members that
  * learn of each other at once end with one connection per pair, opened by the lower peer ID; a
  * member known only to the higher peer ID is still reached, after the grace period. Then
  * DialOrder alone, on fake events: the bound on dials at once and its slots, abandoned dials, the waits.
@@ -11,7 +11,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { consensusNet, type ConsensusNet, type ConsensusNetInit } from '../src/index.ts'
 import { DIAL_GRACE } from '../src/constants.ts'
-import { DIAL_SLOT_MS, DialOrder, MAX_PARALLEL_DIALS } from '../src/dial-order.ts'
+import { DIAL_SLOT_MS, DialOrder, MAX_PARALLEL_DIALS } from '../src/libp2p/dial-order.ts'
 import { DialSupersededError } from '../src/link/transport.ts'
 import { FAST_RECONNECT, Inbox, NAMES, bounded, membershipOf as namedMembership, plainNode, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import { aborted } from './request-helpers.ts'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FrameDecoder, bodyOf, encodeFrame, encodeKindFrame, headerLength, readVarint, varintEnd, writeHeader, FRAME_CHANNEL, FRAME_MESSAGE, MAX_KIND_1_1 } from '../src/framing.ts'
+import { FrameDecoder, bodyOf, encodeFrame, encodeKindFrame, headerLength, readVarint, varintEnd, writeHeader, FRAME_CHANNEL, FRAME_MESSAGE, MAX_KIND_1_1 } from '../src/wire/framing.ts'
 
 function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][], ok: boolean, reason?: string, ended: boolean } {
   const messages: number[][] = []

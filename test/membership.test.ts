@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidMembershipError } from '../src/index.ts'
-import { diffMembership, parseMembership as parseWith, EMPTY_MEMBERSHIP, type Membership } from '../src/membership.ts'
+import { diffMembership, parseMembership as parseWith, EMPTY_MEMBERSHIP, type Membership } from '../src/peers/membership.ts'
 import { parseLibp2pAddress } from '../src/libp2p/transport.ts'
 
 const parseMembership = (m: Membership, self: string): ReturnType<typeof parseWith> => parseWith(m, self, parseLibp2pAddress)

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { Quota, type QuotaState } from '../src/quota.ts'
+import { Quota, type QuotaState } from '../src/channels/quota.ts'
 import { type ConsensusNet, type RequestError } from '../src/index.ts'
 import { mesh, seq, seqOf, stopAll, waitUntil } from './helpers.ts'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { RingBuffer } from '../src/ring-buffer.ts'
+import { RingBuffer } from '../src/queue/ring-buffer.ts'
 
 const msg = (i: number, size = 1): Uint8Array => new Uint8Array(size).fill(i)
 

@@ -6,7 +6,7 @@
 import { Net, REQUEST_OBSERVER } from '../net/net.ts'
 import { resolveConfig, type ConsensusNetInit } from '../config.ts'
 import { NotStartedError } from '../errors.ts'
-import { registerMetrics } from '../metrics.ts'
+import { registerMetrics } from './metrics.ts'
 import { Libp2pTransport, type Libp2pTransportComponents } from './transport.ts'
 import type { Metrics, PeerId, Startable } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'

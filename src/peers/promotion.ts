@@ -5,8 +5,8 @@
  * its writer's session: an acknowledgement for another session's numbers would make the writer
  * forget messages it has not delivered.
  */
-import type { Held } from '../tentative-receivers.ts'
-import type { Inbound, Receiver } from '../receiver.ts'
+import type { Held } from './tentative-receivers.ts'
+import type { Inbound, Receiver } from '../link/receiver.ts'
 
 /** `S`: the member's state, as the table keeps it. */
 export interface Promotion<S> {

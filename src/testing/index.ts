@@ -20,7 +20,7 @@
  * does not answer): a blackhole longer than that may be ended by libp2p on its side. Turn it off
  * with `libp2p: { connectionMonitor: { enabled: false } }` to observe only the module.
  */
-export { createTestNetwork, TestNetwork } from './network.ts'
-export type { Link, LinkStats, TestNetworkInit } from './network.ts'
-export type { LinkShape, TraceEvent } from './link.ts'
+export { createTestNetwork, TestNetwork } from './libp2p/network.ts'
+export type { Link, LinkStats, TestNetworkInit } from './libp2p/network.ts'
+export type { LinkShape, TraceEvent } from './libp2p/link.ts'
 export { deriveSeed, mulberry32 } from './random.ts'

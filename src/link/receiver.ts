@@ -22,11 +22,11 @@
 import {
   bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
   FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
-} from './framing.ts'
-import { InvalidFrameError } from './errors.ts'
+} from '../wire/framing.ts'
+import { InvalidFrameError } from '../errors.ts'
 import type { ReceiveRate } from './receive-rate.ts'
-import type { Clock, Timer } from './clock.ts'
-import type { LinkStream, LinkStreamEvents } from './link/transport.ts'
+import type { Clock, Timer } from '../clock.ts'
+import type { LinkStream, LinkStreamEvents } from './transport.ts'
 
 /** What a Receiver hands its frames to. */
 export interface Inbound {

@@ -6,7 +6,7 @@
  * `byteLength` plus its key's length (a missing mark, its key's), so that large keys, which a
  * member may choose, cannot hold memory the bound does not see.
  */
-import { describeType, nonNegativeInt, timerMs } from './validate.ts'
+import { describeType, nonNegativeInt, timerMs } from '../validate.ts'
 
 export interface CacheOptions {
   /** Entries held at most, values and missing marks together. Default 1,024. */

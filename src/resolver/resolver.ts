@@ -20,12 +20,12 @@
  * key's bytes; an answer is one byte (1: found, then the value; 0: missing).
  */
 import { Cache, MISSING, type CacheOptions } from './cache.ts'
-import { RequestError, ResolveError } from './errors.ts'
-import { MAX_TIMER_MS, checkOptions, checkSignal, describeType, positiveInt, setOwn, timerMs } from './validate.ts'
-import type { Channel } from './channel.ts'
-import type { NodeId } from './membership.ts'
-import type { AbortOptions } from './types.ts'
-import type { Clock, Timer } from './clock.ts'
+import { RequestError, ResolveError } from '../errors.ts'
+import { MAX_TIMER_MS, checkOptions, checkSignal, describeType, positiveInt, setOwn, timerMs } from '../validate.ts'
+import type { Channel } from '../channels/channel.ts'
+import type { NodeId } from '../peers/membership.ts'
+import type { AbortOptions } from '../types.ts'
+import type { Clock, Timer } from '../clock.ts'
 
 export type Key = string | Uint8Array
 

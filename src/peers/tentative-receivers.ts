@@ -12,10 +12,10 @@
  *
  * Held messages are copied: a view would pin the whole receive chunk it came from.
  */
-import { READ_BUFFER_BYTES } from './constants.ts'
-import { RingBuffer } from './ring-buffer.ts'
-import type { ReceiveRate } from './receive-rate.ts'
-import { TURN_BUDGET, type Inbound, type Receiver } from './receiver.ts'
+import { READ_BUFFER_BYTES } from '../constants.ts'
+import { RingBuffer } from '../queue/ring-buffer.ts'
+import type { ReceiveRate } from '../link/receive-rate.ts'
+import { TURN_BUDGET, type Inbound, type Receiver } from '../link/receiver.ts'
 
 /** A non-member's stream processes at least this much per turn (a KiB, or 16 small frames). */
 const MIN_TURN_BUDGET = 16

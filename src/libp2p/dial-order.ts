@@ -21,8 +21,8 @@
  *   packets) gives the turn up, so dead members do not hold up live ones; a stream on a
  *   connection already open takes no turn.
  */
-import { DIAL_GRACE, DIAL_TIMEOUT } from './constants.ts'
-import { DialSupersededError } from './link/transport.ts'
+import { DIAL_GRACE, DIAL_TIMEOUT } from '../constants.ts'
+import { DialSupersededError } from '../link/transport.ts'
 import type { Connection, Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 

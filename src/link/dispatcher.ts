@@ -40,15 +40,15 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
-import type { Clock, Random } from './clock.ts'
-import { STABLE_STREAM_MS } from './constants.ts'
+import type { Clock, Random } from '../clock.ts'
+import { STABLE_STREAM_MS } from '../constants.ts'
 import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
-} from './framing.ts'
-import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from './lanes.ts'
-import type { NodeId } from './membership.ts'
-import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './link/transport.ts'
+} from '../wire/framing.ts'
+import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from '../queue/lanes.ts'
+import type { NodeId } from '../peers/membership.ts'
+import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './transport.ts'
 
 export interface DispatcherInit {
   node: NodeId

@@ -9,7 +9,7 @@
  * full, and then owes the time it costs: a large message is not refused for ever, and the rate
  * still holds over time.
  */
-import { timerMs } from './validate.ts'
+import { timerMs } from '../validate.ts'
 
 export interface RateLimit {
   /** Messages (and requests) per `per` ms, per member. */

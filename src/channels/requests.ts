@@ -13,17 +13,17 @@
  * more than that many parts of one stream. The timeout is the time allowed between parts; it
  * does not run while the responder has no credit (the caller is not iterating).
  */
-import { NotStartedError, RequestError, type RequestErrorCode } from './errors.ts'
+import { NotStartedError, RequestError, type RequestErrorCode } from '../errors.ts'
 import {
   ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR,
   FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
-} from './framing.ts'
-import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from './lanes.ts'
+} from '../wire/framing.ts'
+import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from '../queue/lanes.ts'
 import type { RouterHost } from './router.ts'
-import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from './validate.ts'
+import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from '../validate.ts'
 import type { ChannelCore, RequestOptions } from './channel.ts'
-import type { NodeId } from './membership.ts'
-import type { Clock, Timer } from './clock.ts'
+import type { NodeId } from '../peers/membership.ts'
+import type { Clock, Timer } from '../clock.ts'
 
 const utf8 = new TextDecoder()
 

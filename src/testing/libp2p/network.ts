@@ -22,13 +22,13 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { ConnectionFailedError, ListenError } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createConsensusNet, type ConsensusNet, type ConsensusNetInit, type ConsensusNetLibp2pOptions } from '../index.ts'
-import { deriveSeed, mulberry32, seededBytes } from './random.ts'
+import { createConsensusNet, type ConsensusNet, type ConsensusNetInit, type ConsensusNetLibp2pOptions } from '../../index.ts'
+import { deriveSeed, mulberry32, seededBytes } from '../random.ts'
 import { Pipe, validShape, type Direction, type LinkShape, type TraceEvent } from './link.ts'
 import { SimConnection, simulatedTransport, type Fabric, type SimListener } from './transport.ts'
 import type { PrivateKey } from '@libp2p/interface'
-import { sleep } from '../backoff.ts'
-import { systemClock } from '../clock.ts'
+import { sleep } from '../../link/backoff.ts'
+import { systemClock } from '../../clock.ts'
 
 /** Bytes of one link direction, over the connections currently open on it. */
 export interface LinkStats {

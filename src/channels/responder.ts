@@ -13,12 +13,12 @@
  * closes (the requester has failed it already), when the member leaves, or on stop; what the
  * handler returns after that is not sent.
  */
-import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from './framing.ts'
-import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from './lanes.ts'
-import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from './receiver.ts'
+import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/framing.ts'
+import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from '../queue/lanes.ts'
+import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from '../link/receiver.ts'
 import type { RouterHost } from './router.ts'
 import type { ChannelCore } from './channel.ts'
-import type { NodeId } from './membership.ts'
+import type { NodeId } from '../peers/membership.ts'
 
 const encoder = new TextEncoder()
 

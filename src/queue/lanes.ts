@@ -18,7 +18,7 @@
  * sees have no gaps. While the unacknowledged messages alone fill the bounds, the lane writes
  * nothing more. Requests and answers in a reliable lane are written once, as in any lane.
  */
-import { EMPTY, FRAME_CHANNEL, FRAME_MESSAGE, varintLength } from './framing.ts'
+import { EMPTY, FRAME_CHANNEL, FRAME_MESSAGE, varintLength } from '../wire/framing.ts'
 import { RingBuffer } from './ring-buffer.ts'
 
 /** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */

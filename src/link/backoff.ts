@@ -2,7 +2,7 @@
  * Capped exponential backoff with jitter, and an abortable wait. A dispatcher's n-th failed
  * attempt in a row waits `backoffDelay(n)`; a success resets n to 0.
  */
-import type { Clock, Random } from './clock.ts'
+import type { Clock, Random } from '../clock.ts'
 
 export interface ReconnectOptions {
   /** Delay before the first retry, ms. */

@@ -14,7 +14,7 @@
  * request ids) is the Receiver's business. It stops between two frames once its `budget` is
  * spent, so that its owner can process a large chunk in slices (receiver.ts).
  */
-import { InvalidFrameError, type InvalidFrameReason } from './errors.ts'
+import { InvalidFrameError, type InvalidFrameReason } from '../errors.ts'
 
 /** One message of the default channel; body = payload. The only kind of 1.0.0. */
 export const FRAME_MESSAGE = 0

@@ -10,13 +10,13 @@
  * `no-handler`. The channel object routes to the Router; it holds no state of the network itself.
  */
 import { TypedEventEmitter } from 'main-event'
-import type { LaneSpec } from './lanes.ts'
+import type { LaneSpec } from '../queue/lanes.ts'
 import type { Slots } from './responder.ts'
-import type { NodeId } from './membership.ts'
-import { describeType } from './validate.ts'
+import type { NodeId } from '../peers/membership.ts'
+import { describeType } from '../validate.ts'
 import type { Quota, QuotaState, RateLimit } from './quota.ts'
 import type { ReceivedCounter, Router } from './router.ts'
-import type { AbortOptions } from './types.ts'
+import type { AbortOptions } from '../types.ts'
 
 export interface ChannelOptions {
   /** 0 (most urgent) to 7. Default 4, the default channel's. */

@@ -6,10 +6,10 @@
  * listener queues meanwhile on a more urgent lane may go ahead of an older message, which then
  * waits for the next pass.
  */
-import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from './framing.ts'
-import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from './lanes.ts'
+import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from '../wire/framing.ts'
+import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from '../queue/lanes.ts'
 import type { Inbound } from './receiver.ts'
-import type { Clock } from './clock.ts'
+import type { Clock } from '../clock.ts'
 
 export class Loopback {
   readonly lanes = new Lanes()

@@ -9,8 +9,8 @@
  * forgotten first), and automatic blocks for at most MAX_AUTO_BLOCKS peers (the oldest lifted
  * first). Blocks the engine makes are its own to bound.
  */
-import type { BlockedPeer, BlockReason, NodeId } from './types.ts'
-import type { Clock, Timer } from './clock.ts'
+import type { BlockedPeer, BlockReason, NodeId } from '../types.ts'
+import type { Clock, Timer } from '../clock.ts'
 
 /** Resets for violations that block a non-member... */
 export const VIOLATIONS = 3

@@ -7,16 +7,16 @@
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
 import { Channel, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
-import { MessageTooLargeError, UnknownNodeError } from './errors.ts'
-import { ERROR_BUSY } from './framing.ts'
+import { MessageTooLargeError, UnknownNodeError } from '../errors.ts'
+import { ERROR_BUSY } from '../wire/framing.ts'
 import { Quota } from './quota.ts'
-import { checkBytes, checkOptions, describeType, setOwn, timerMs } from './validate.ts'
-import { DEFAULT_PRIORITY, type Lanes, type LaneSpec } from './lanes.ts'
-import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from './receiver.ts'
+import { checkBytes, checkOptions, describeType, setOwn, timerMs } from '../validate.ts'
+import { DEFAULT_PRIORITY, type Lanes, type LaneSpec } from '../queue/lanes.ts'
+import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from '../link/receiver.ts'
 import { RequestTable } from './requests.ts'
 import { Responder } from './responder.ts'
-import type { NodeId } from './membership.ts'
-import type { Clock, Random } from './clock.ts'
+import type { NodeId } from '../peers/membership.ts'
+import type { Clock, Random } from '../clock.ts'
 
 /** Where a member's frames are queued: its Dispatcher, or this node's Loopback. */
 export interface Outbox {

@@ -4,9 +4,9 @@
  * Identity is the peer the transport reads in each address (libp2p: the peer ID after /p2p/);
  * the address is only how to reach the peer. The core sees peers as opaque keys.
  */
-import { InvalidMembershipError } from './errors.ts'
-import type { PeerAddress } from './link/transport.ts'
-import type { NodeId } from './types.ts'
+import { InvalidMembershipError } from '../errors.ts'
+import type { PeerAddress } from '../link/transport.ts'
+import type { NodeId } from '../types.ts'
 
 export type { NodeId }
 /** A member's address: a string, or what the transport takes as one (libp2p: a Multiaddr). */
