@@ -2,7 +2,6 @@
  * A network's options: the init a user gives (`ConsensusNetInit`), its defaults (constants.ts)
  * and its validation, once, into the `Config` every layer reads.
  */
-import { BLOCK_DURATION } from './peers/blocklist.ts'
 import * as defaults from './constants.ts'
 import { nonNegativeInt, positiveInt, timerMs } from './validate.ts'
 import type { ReconnectOptions } from './link/backoff.ts'
@@ -108,7 +107,7 @@ export function resolveConfig (init: ConsensusNetInit): Config {
   const tentativeBufferSize = positiveInt('tentativeBufferSize', init.tentativeBufferSize ?? defaults.TENTATIVE_BUFFER_SIZE)
   const maxReceiveRate = init.maxReceiveRate === undefined ? undefined : positiveInt('maxReceiveRate', init.maxReceiveRate)
   const dialGrace = timerMs('dialGrace', init.dialGrace ?? defaults.DIAL_GRACE, 0)
-  const blockDuration = timerMs('blockDuration', init.blockDuration ?? BLOCK_DURATION, 0)
+  const blockDuration = timerMs('blockDuration', init.blockDuration ?? defaults.BLOCK_DURATION, 0)
   return {
     protocol: init.protocol ?? defaults.PROTOCOL,
     channelProtocol: init.channelProtocol ?? defaults.CHANNEL_PROTOCOL,

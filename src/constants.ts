@@ -64,3 +64,6 @@ export const YAMUX_MAX_WINDOW = 16 * 1024 * 1024
 
 /** Inbound streams of our protocol one connection may open (one is used; the rest is slack for reconnect races). */
 export const MAX_INBOUND_STREAMS = 8
+
+/** How long an automatic block lasts, by default (`blockDuration`). */
+export const BLOCK_DURATION = 10 * 60_000

@@ -16,8 +16,6 @@ import type { Clock, Timer } from '../clock.ts'
 export const VIOLATIONS = 3
 /** ...within this many ms. */
 export const VIOLATION_WINDOW_MS = 60_000
-/** How long an automatic block lasts, by default (`blockDuration`). */
-export const BLOCK_DURATION = 10 * 60_000
 /** Peers whose recent violations are remembered. */
 export const MAX_OFFENDERS = 1024
 /** Peers blocked automatically at once. */
