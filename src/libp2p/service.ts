@@ -6,6 +6,7 @@
 import { Net, REQUEST_OBSERVER } from '../net/net.ts'
 import { resolveConfig, type ConsensusNetInit } from '../config.ts'
 import { NotStartedError } from '../errors.ts'
+import { systemClock } from '../clock.ts'
 import { registerMetrics } from './metrics.ts'
 import { Libp2pTransport, type Libp2pTransportComponents } from './transport.ts'
 import type { Metrics, PeerId, Startable } from '@libp2p/interface'
@@ -28,7 +29,7 @@ export class ConsensusNet extends Net implements Startable {
   /** @param stopOwner - stops the libp2p node this service was created with, for the standalone helper */
   constructor (components: ConsensusNetComponents, init: ConsensusNetInit = {}, stopOwner?: () => Promise<void>) {
     const config = resolveConfig(init)
-    super({ transport: new Libp2pTransport(components, config.dialGrace), log: components.logger.forComponent('consensus-net') }, init)
+    super({ transport: new Libp2pTransport(components, config.dialGrace), clock: systemClock, random: Math.random, log: components.logger.forComponent('consensus-net') }, init)
     this.peerId = components.peerId
     this.#components = components
     this.#protocol = config.protocol

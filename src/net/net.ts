@@ -7,7 +7,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { Blocklist, blockedPeer, type BlockReason } from '../peers/blocklist.ts'
-import { random48, systemClock, type Clock, type Random } from '../clock.ts'
+import { random48, type Clock, type Random } from '../clock.ts'
 import { protocolsOf, resolveConfig, type Config, type ConsensusNetInit } from '../config.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from '../errors.ts'
 import { parseMembership, type Membership } from '../peers/membership.ts'
@@ -26,10 +26,10 @@ import type { AbortOptions, BlockedPeer, ConsensusNetEvents, ConsensusNetStats, 
 /** What a Net runs on. */
 export interface NetEnv {
   transport: Transport
-  /** Default: `systemClock`. */
-  clock?: Clock
-  /** Backoff jitter, request ids, the session. Default: `Math.random`. */
-  random?: Random
+  /** The system's (`systemClock`) or a simulation's. */
+  clock: Clock
+  /** Backoff jitter, request ids, the session: `Math.random`, or a seeded generator. */
+  random: Random
   log?: Log
   /** Told of every message delivered to the application, on every channel (the default one is ''): a simulation's digest. */
   onDelivery?: (from: NodeId, channel: string, data: Uint8Array) => void
@@ -66,8 +66,8 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
     super()
     this.#config = resolveConfig(init)
     this.#transport = env.transport
-    this.clock = env.clock ?? systemClock
-    this.#random = env.random ?? Math.random
+    this.clock = env.clock
+    this.#random = env.random
     this.#log = env.log ?? silent
     this.#onDelivery = env.onDelivery
     this.#session = random48(this.#random)
