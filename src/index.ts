@@ -24,7 +24,7 @@ export { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log, 
 export type { ReconnectOptions } from './link/backoff.ts'
 export type { Addr, Membership, NodeId } from './peers/membership.ts'
 export { Channel } from './channels/channel.ts'
-export type { ChannelEvents, ChannelMemberStats, ChannelMessageDetail, ChannelOptions, ChannelStats, HandlerContext, RequestHandler, RequestOptions, RequestStats, ResolvedChannelOptions, SendOptions } from './channels/channel.ts'
+export type { ChannelEvents, ChannelMemberStats, ChannelMessageDetail, ChannelOptions, ChannelStats, HandlerContext, RequestHandler, RequestOptions, RequestStats, ResolvedChannelOptions, SendOptions } from './channels/types.ts'
 export { Resolver } from './resolver/resolver.ts'
 export type { FetchOptions, Key, ProduceContext, ResolverOptions, ResolverPeerStats, ResolverStats } from './resolver/resolver.ts'
 export type { CacheOptions } from './resolver/cache.ts'

@@ -1,6 +1,6 @@
 /** Helpers for the channel tests: one ordered log of what several channels (and nets) emit. */
 import { withTimeout } from './helpers.ts'
-import type { ChannelMemberStats } from '../src/channels/channel.ts'
+import type { ChannelMemberStats } from '../src/channels/types.ts'
 
 export interface Entry {
   /** Which listened target emitted it. */

@@ -14,7 +14,7 @@ import { freePort, memoryPair, membershipOf, mesh as startMesh, nextEvent, seq, 
 import { Calls, aborted, deferred, failure, type Deferred } from './request-helpers.ts'
 import { mulberry32 } from '../src/testing/random.ts'
 import { ChildNode } from './fixtures/child-node.ts'
-import type { HandlerContext } from '../src/channels/channel.ts'
+import type { HandlerContext } from '../src/channels/types.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 const cleanup: Array<{ stop: () => void | Promise<void> }> = []

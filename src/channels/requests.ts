@@ -19,9 +19,8 @@ import {
   FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
 } from '../wire/framing.ts'
 import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from '../queue/lanes.ts'
-import type { RouterHost } from './router.ts'
 import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from '../validate.ts'
-import type { ChannelCore, RequestOptions } from './channel.ts'
+import type { ChannelCore, RequestOptions, RouterHost } from './types.ts'
 import type { NodeId } from '../peers/membership.ts'
 import type { Clock, Timer } from '../clock.ts'
 

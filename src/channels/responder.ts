@@ -16,8 +16,7 @@
 import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/framing.ts'
 import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from '../queue/lanes.ts'
 import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from '../link/receiver.ts'
-import type { RouterHost } from './router.ts'
-import type { ChannelCore } from './channel.ts'
+import type { ChannelCore, RouterHost, Slots, WaitingRequest } from './types.ts'
 import type { NodeId } from '../peers/membership.ts'
 
 const encoder = new TextEncoder()
@@ -27,14 +26,6 @@ const encoder = new TextEncoder()
  * arrived in); one request larger than this may still wait alone.
  */
 export const QUEUED_REQUEST_BYTES = 1024 * 1024
-
-/** One member's requests on one channel: those being served, and those waiting their turn, in order. */
-export interface Slots {
-  running: number
-  readonly waiting: Serving[]
-  /** Bytes of the waiting requests. */
-  bytes: number
-}
 
 export class Responder {
   readonly #host: RouterHost
@@ -145,7 +136,7 @@ export class Responder {
 }
 
 /** One request being served, or waiting its turn. */
-class Serving implements EnvelopeOwner {
+class Serving implements EnvelopeOwner, WaitingRequest {
   readonly responder: Responder
   readonly from: NodeId
   readonly source: Receiver | undefined

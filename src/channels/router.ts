@@ -6,47 +6,24 @@
  *
  * It reaches the members only through `RouterHost`, so it knows nothing of dialling or streams.
  */
-import { Channel, MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT, type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type ResolvedChannelOptions, type SendOptions } from './channel.ts'
+import { Channel, type ChannelHost } from './channel.ts'
+import {
+  MAX_CONCURRENT_REQUESTS, MAX_KEY_LENGTH, MAX_PENDING_REQUESTS, MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT,
+  type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type Outbox, type ReceivedCounter, type ResolvedChannelOptions, type RouterHost, type SendOptions
+} from './types.ts'
 import { MessageTooLargeError, UnknownNodeError } from '../errors.ts'
 import { ERROR_BUSY } from '../wire/framing.ts'
 import { Quota } from './quota.ts'
 import { checkBytes, checkOptions, describeType, setOwn, timerMs } from '../validate.ts'
-import { DEFAULT_PRIORITY, type Lanes, type LaneSpec } from '../queue/lanes.ts'
+import { DEFAULT_PRIORITY, type LaneSpec } from '../queue/lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from '../link/receiver.ts'
 import { RequestTable } from './requests.ts'
 import { Responder } from './responder.ts'
 import type { NodeId } from '../peers/membership.ts'
-import type { Clock, Random } from '../clock.ts'
 
-/** Where a member's frames are queued: its Dispatcher, or this node's Loopback. */
-export interface Outbox {
-  readonly lanes: Lanes
-  /** Something was queued: write it soon. */
-  schedule: () => void
-}
-
-export interface RouterHost {
-  readonly maxMessageSize: number
-  readonly sendBufferSize: number
-  readonly sendBufferBytes: number
-  /** This node's node ID, if it is a member. */
-  readonly self: NodeId | undefined
-  readonly clock: Clock
-  /** Request ids start at a random number. */
-  readonly random: Random
-  /** Told of every message delivered on a channel (a simulation's digest). */
-  readonly onDelivery?: (from: NodeId, channel: string, data: Uint8Array) => void
-  /** Throws `NotStartedError` unless started. */
-  assertStarted: () => void
-  /** Member `node`'s outbox; undefined if it is not a member. */
-  outbox: (node: NodeId) => Outbox | undefined
-  /** Every member's outbox, this node's included. */
-  outboxes: () => Iterable<[NodeId, Outbox]>
-}
-
-/** Counts what a member delivered, on every channel. */
-export interface ReceivedCounter {
-  received: number
+/** A channel this node has opened: its core, with the Channel itself. */
+interface OpenChannel extends ChannelCore {
+  readonly channel: Channel
 }
 
 /**
@@ -58,20 +35,20 @@ export interface ReceivedCounter {
  */
 interface DeliveryMemo {
   name: string | undefined
-  core: ChannelCore | undefined
+  core: OpenChannel | undefined
   count: MemberInbound | undefined
 }
 
 const encoder = new TextEncoder()
 
-export class Router {
+export class Router implements ChannelHost {
   readonly requests: RequestTable
   /** Frames for channels this node has not opened: messages dropped, requests answered `no-handler`. */
   unknownChannel = 0
   readonly #host: RouterHost
   readonly #onDelivery: RouterHost['onDelivery']
   readonly #responder: Responder
-  readonly #channels = new Map<string, ChannelCore>()
+  readonly #channels = new Map<string, OpenChannel>()
   /** Reliable channels, per member: its writer's session and the last message delivered per channel. */
   readonly #sessions = new Map<NodeId, { session: number, delivered: Map<string, number> }>()
   constructor (host: RouterHost) {
@@ -112,7 +89,7 @@ export class Router {
       sendBufferBytes: resolved.sendBufferBytes
     }
     const quota = resolved.rateLimit === undefined ? undefined : new Quota(resolved.rateLimit)
-    const core: ChannelCore = {
+    const core: OpenChannel = {
       channel: undefined as unknown as Channel,
       spec,
       options: { ...resolved, rateLimit: quota?.limit },

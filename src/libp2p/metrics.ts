@@ -12,7 +12,7 @@
  * A new family of figures (per channel, say) is one more block in `registerMetrics` reading its
  * part of the stats with `gauge` / `counter` and its own label.
  */
-import type { ChannelMemberStats, ChannelStats, RequestStats } from '../channels/channel.ts'
+import type { ChannelMemberStats, ChannelStats, RequestStats } from '../channels/types.ts'
 import type { ConsensusNetStats, MemberStats } from '../types.ts'
 import { setOwn } from '../validate.ts'
 import type { Metrics } from '@libp2p/interface'
