@@ -4,7 +4,17 @@
  */
 import * as defaults from './constants.ts'
 import { nonNegativeInt, positiveInt, timerMs } from './validate.ts'
-import type { ReconnectOptions } from './link/backoff.ts'
+
+export interface ReconnectOptions {
+  /** Delay before the first retry, ms. */
+  initialDelay: number
+  /** Cap on any delay, ms. */
+  maxDelay: number
+  /** Growth per failed attempt. */
+  factor: number
+  /** Fraction of the delay added or removed at random: 0.2 spreads retries over ±20%. */
+  jitter: number
+}
 
 export interface ConsensusNetInit {
   /** Protocol ID of version 1.0.0 (the default channel only). Default `/consensus-net/1.0.0`. */

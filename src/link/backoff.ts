@@ -3,17 +3,9 @@
  * attempt in a row waits `backoffDelay(n)`; a success resets n to 0.
  */
 import type { Clock, Random } from '../clock.ts'
+import type { ReconnectOptions } from '../config.ts'
 
-export interface ReconnectOptions {
-  /** Delay before the first retry, ms. */
-  initialDelay: number
-  /** Cap on any delay, ms. */
-  maxDelay: number
-  /** Growth per failed attempt. */
-  factor: number
-  /** Fraction of the delay added or removed at random: 0.2 spreads retries over ±20%. */
-  jitter: number
-}
+export type { ReconnectOptions }
 
 export function backoffDelay (attempt: number, o: ReconnectOptions, random: Random): number {
   const base = Math.min(o.maxDelay, o.initialDelay * Math.pow(o.factor, attempt))
