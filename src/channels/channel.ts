@@ -13,7 +13,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { describeType } from '../validate.ts'
 import type { ChannelCore, ChannelEvents, ChannelStats, RequestHandler, RequestOptions, ResolvedChannelOptions, SendOptions } from './types.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 
 /** What a Channel asks of the layer that carries it (the Router), handing back its core with each call. */
 export interface ChannelHost {

@@ -21,7 +21,7 @@ import {
 import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from '../queue/lanes.ts'
 import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from '../validate.ts'
 import type { ChannelCore, RequestOptions, RouterHost } from './types.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 import type { Clock, Timer } from '../clock.ts'
 
 const utf8 = new TextDecoder()

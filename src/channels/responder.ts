@@ -17,7 +17,7 @@ import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LA
 import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from '../queue/lanes.ts'
 import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from '../link/receiver.ts'
 import type { ChannelCore, RouterHost, Slots, WaitingRequest } from './types.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 
 const encoder = new TextEncoder()
 

@@ -19,7 +19,7 @@ import { DEFAULT_PRIORITY, type LaneSpec } from '../queue/lanes.ts'
 import { MAX_CHANNEL_NAME_BYTES, type Inbound, type Receiver } from '../link/receiver.ts'
 import { RequestTable } from './requests.ts'
 import { Responder } from './responder.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 
 /** A channel this node has opened: its core, with the Channel itself. */
 interface OpenChannel extends ChannelCore {

@@ -8,7 +8,7 @@
 import type { TypedEventEmitter } from 'main-event'
 import type { Lanes, LaneSpec } from '../queue/lanes.ts'
 import type { Quota, QuotaState, RateLimit } from './quota.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 import type { Clock, Random } from '../clock.ts'
 import type { AbortOptions } from '../types.ts'
 

@@ -47,7 +47,7 @@ import {
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from '../wire/framing.ts'
 import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from '../queue/lanes.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './transport.ts'
 
 export interface DispatcherInit {

@@ -23,7 +23,7 @@ import { Cache, MISSING, type CacheOptions } from './cache.ts'
 import { RequestError, ResolveError } from '../errors.ts'
 import { MAX_TIMER_MS, checkOptions, checkSignal, describeType, positiveInt, setOwn, timerMs } from '../validate.ts'
 import type { Channel } from '../channels/channel.ts'
-import type { NodeId } from '../peers/membership.ts'
+import type { NodeId } from '../types.ts'
 import type { AbortOptions } from '../types.ts'
 import type { Clock, Timer } from '../clock.ts'
 
