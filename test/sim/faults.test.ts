@@ -121,6 +121,14 @@ describe('simulated faults', () => {
     assert.equal(timerFired, false, "a crashed node's timers never fire")
     await assert.rejects(open(sim, 'n0', 'n1'), { name: 'ConnectionFailedError', message: 'connection refused: nothing listens on /sim/n1' })
     await assert.rejects(before.open('n0'), /n1 is crashed/)
+    let settled = false
+    const pending = sim.restart('n1')
+    sim.blackhole('n0', 'n1')
+    void pending.open('n0').finally(() => { settled = true }) // waiting for heal when it crashes
+    sim.clock.setTimeout(() => { sim.crash('n1') }, 5)
+    await sim.run({ for: 100 })
+    sim.heal('n0', 'n1')
+    assert.equal(settled, false, "a crashed node's pending open never settles")
 
     const after = sim.restart('n1')
     assert.notEqual(after, before)

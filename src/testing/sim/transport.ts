@@ -2,8 +2,8 @@
  * One node's `Transport` in a simulation: what the core sees of the simulated network. Identity
  * is the node's name (there is no Noise: the simulation vouches for who is at each end), its
  * address is `/sim/<name>`. A transport is one incarnation of its node: a crash ends it for good
- * (its clock's timers never fire again, its connections are reset from its side, its streams say
- * nothing more), and a restart makes a new one with the same name.
+ * (its clock's timers never fire again, its pending opens never settle, its connections are reset
+ * from its side, its streams say nothing more), and a restart makes a new one with the same name.
  */
 import { ConnectionEnd } from './connection.ts'
 import { NODE_NAME, type NetworkNode, type SimNetwork } from './network.ts'
@@ -97,8 +97,10 @@ export class SimTransport implements Transport, NetworkNode {
     if (typeof addr !== 'string') throw new TypeError('open takes the addr of parseAddress')
     if (addr !== peer) throw namedError('ConnectionFailedError', `/sim/${addr} is ${addr}, not ${peer}`)
     if (protocols.length === 0) throw new RangeError('open needs at least one protocol')
-    const end = await this.#network.dial(this, addr, options.signal, options.force)
-    return await end.openStream(protocols, options.signal)
+    return await this.#whileAlive((async () => {
+      const end = await this.#network.dial(this, addr, options.signal, options.force)
+      return await end.openStream(protocols, options.signal)
+    })())
   }
 
   abortConnection (stream: LinkStream, err: Error): void {
@@ -142,5 +144,12 @@ export class SimTransport implements Transport, NetworkNode {
 
   report (err: unknown): void {
     this.#scheduler.fail(err)
+  }
+
+  /** What `promise` settles to, unless this incarnation crashed by then: a dead process resumes nothing. */
+  async #whileAlive<T> (promise: Promise<T>): Promise<T> {
+    return await new Promise<T>((resolve, reject) => {
+      promise.then(value => { if (this.alive) resolve(value) }, err => { if (this.alive) reject(err) })
+    })
   }
 }
