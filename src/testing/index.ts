@@ -24,3 +24,6 @@ export { createTestNetwork, TestNetwork } from './libp2p/network.ts'
 export type { Link, LinkStats, TestNetworkInit } from './libp2p/network.ts'
 export type { LinkShape, TraceEvent } from './libp2p/link.ts'
 export { deriveSeed, mulberry32 } from './random.ts'
+// the deterministic simulation: the core on a simulated network in virtual time (src/testing/sim/)
+export { createSimulation, Simulation, SimulationError } from './sim/index.ts'
+export type { RunOptions, SimNode, SimNodeComponents, SimNodeFactory, SimulationInit } from './sim/index.ts'
