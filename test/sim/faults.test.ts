@@ -143,13 +143,17 @@ describe('simulated faults', () => {
     assert.deepEqual(after.received.map(r => r.from), ['n0'])
   })
 
-  it('a crash behind a blackhole reaches the peer only on heal', async () => {
+  it('a crash behind a blackhole reaches the peer only on heal; meanwhile its connection is a zombie', async () => {
     const sim = probes({ nodes: 2, seed: 1, link: { latency: 10 } })
     const stream = await open(sim, 'n0', 'n1')
     sim.blackhole('n0', 'n1')
     sim.crash('n1')
     await sim.run({ for: 1_000 })
     assert.equal(stream.status, 'open')
+    const controller = new AbortController()
+    sim.clock.setTimeout(() => { controller.abort(new Error('no answer')) }, 300)
+    await assert.rejects(open(sim, 'n0', 'n1', { signal: controller.signal }), /no answer/)
+    assert.equal(sim.link('n0', 'n1').stats('n0').connections, 1, 'the open rode the zombie')
     sim.healAll()
     await sim.run({ for: 100 })
     assert.equal(stream.status, 'reset')

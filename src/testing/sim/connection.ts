@@ -58,10 +58,6 @@ export class SimConnection {
     this.listener.other = this.dialer
   }
 
-  get open (): boolean {
-    return !this.dialer.closed && !this.listener.closed
-  }
-
   /** The end that belongs to `node`, if any. */
   endOf (node: Endpoint): ConnectionEnd | undefined {
     return this.dialer.node === node ? this.dialer : this.listener.node === node ? this.listener : undefined

@@ -3,12 +3,14 @@
  * directions they ride, and the faults, with the names and semantics of the libp2p testing
  * network (../network.ts):
  *
- * - a connection opens one link round trip after it is asked for (the handshake), unless the
- *   link is blackholed (it waits for heal, or the opener's signal) or the pair is partitioned or
- *   nobody listens (it fails at once). Both ends are asked `isBlocked` (the opener before the
- *   handshake, the other end after it); a refusal calls `refused()` at that end and fails the
- *   open. `connection` is reported at both ends when it opens. Concurrent opens from one node to
- *   another share one handshake, as libp2p's dial queue does; `force` opens a connection of its own.
+ * - an open rides the oldest connection its node has with the peer and thinks open (it cannot
+ *   know that the peer died behind a blackhole: a stream opened there waits, as on TCP), unless
+ *   `force`. A new connection opens one link round trip after it is asked for (the handshake),
+ *   unless the link is blackholed (it waits for heal, or the opener's signal) or the pair is
+ *   partitioned or nobody listens (it fails at once). Both ends are asked `isBlocked` (the opener
+ *   before the handshake, the other end after it); a refusal calls `refused()` at that end and
+ *   fails the open. `connection` is reported at both ends when it opens. Concurrent opens from
+ *   one node to another share one handshake, as libp2p's dial queue does.
  * - cut: every connection between the two nodes is reset at once, at both ends, and what was in
  *   flight is discarded; new connections are allowed at once. partition: a cut between every
  *   two nodes of different groups, and new connections between them refused until heal/healAll.
@@ -71,7 +73,7 @@ export class SimNetwork {
   /** Who listens under each name. */
   readonly #listening = new Map<string, NetworkNode>()
   readonly #directions = new Map<string, Direction>()
-  /** By unordered pair, oldest first; an entry leaves once both its ends are closed. */
+  /** By unordered pair, oldest first; a connection leaves once both its ends are closed. */
   readonly #connections = new Map<string, SimConnection[]>()
   readonly #refused = new Set<string>()
   readonly #dials = new WeakMap<NetworkNode, Map<string, SharedDial>>()
@@ -126,8 +128,11 @@ export class SimNetwork {
     signal.throwIfAborted()
     if (to === from.name) throw namedError('ConnectionFailedError', `${to} cannot open a connection to itself`)
     if (force) return await this.#connect(from, to, signal)
-    const open = this.#connections.get(pairKey(from.name, to))?.find(c => c.open && c.endOf(from) !== undefined)
-    if (open !== undefined) return open.endOf(from)!
+    // open as far as `from` knows: a peer that died behind a blackhole leaves it a zombie, as on TCP
+    for (const connection of this.#connections.get(pairKey(from.name, to)) ?? []) {
+      const end = connection.endOf(from)
+      if (end !== undefined && !end.closed) return end
+    }
     let dials = this.#dials.get(from)
     if (dials === undefined) this.#dials.set(from, dials = new Map())
     let shared = dials.get(to)
@@ -169,7 +174,7 @@ export class SimNetwork {
           inFlight += pipe.inFlight
           held += pipe.held
         }
-        const connections = this.#connections.get(pairKey(a, b))?.filter(c => c.open).length ?? 0
+        const connections = this.#connections.get(pairKey(a, b))?.length ?? 0
         return { delivered: dir.delivered, inFlight, held, connections }
       }
     }

@@ -69,7 +69,7 @@ export class SimTransport implements Transport, NetworkNode {
   async start (protocols: readonly string[], events: TransportEvents, options: { maxInboundStreams: number }): Promise<void> {
     if (this.#state === 'running' || this.#state === 'crashed') throw new Error(`the transport of ${this.name} is ${this.#state}`)
     if (protocols.length === 0) throw new RangeError('start needs at least one protocol')
-    if (!(Number.isSafeInteger(options.maxInboundStreams) && options.maxInboundStreams >= 1)) throw new RangeError(`maxInboundStreams must be a positive integer, got ${options.maxInboundStreams}`)
+    if (!(options.maxInboundStreams >= 1)) throw new RangeError(`maxInboundStreams must be at least 1, got ${options.maxInboundStreams}`)
     this.protocols = [...protocols]
     this.maxInboundStreams = options.maxInboundStreams
     this.#events = events
