@@ -13,6 +13,9 @@ interface Entry {
   readonly fn: Listener
   readonly once: boolean
   removed: boolean
+  /** Removes it when its `signal` aborts; itself removed with the entry. */
+  readonly onAbort: (() => void) | undefined
+  readonly signal: AbortSignal | undefined
 }
 
 export class Emitter {
@@ -31,8 +34,9 @@ export class Emitter {
     if (signal?.aborted === true) return
     const entries = this.#listeners.get(type) ?? []
     if (entries.some(entry => entry.fn === fn)) return
-    this.#listeners.set(type, [...entries, { fn, once, removed: false }])
-    signal?.addEventListener('abort', () => { this.remove(type, fn) }, { once: true })
+    const onAbort = signal === undefined ? undefined : () => { this.remove(type, fn) }
+    this.#listeners.set(type, [...entries, { fn, once, removed: false, onAbort, signal }])
+    if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true })
   }
 
   remove (type: string, fn: Listener | undefined): void {
@@ -40,6 +44,7 @@ export class Emitter {
     const entry = entries?.find(entry => entry.fn === fn)
     if (entries === undefined || entry === undefined) return
     entry.removed = true
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort)
     if (entries.length === 1) this.#listeners.delete(type)
     else this.#listeners.set(type, entries.filter(e => e !== entry))
   }
