@@ -1,6 +1,6 @@
 /**
- * Link shaping in virtual time, with the promises of the libp2p testing network (../network.ts):
- * per direction of a link, each chunk is delivered at `max(previous delivery on its connection,
+ * Link shaping in virtual time, with the promises of the libp2p testing network
+ * (../libp2p/network.ts): per direction of a link, each chunk is delivered at `max(previous delivery on its connection,
  * end of its transmission + latency + jitter)`. Transmission is serialised per link direction at
  * `bandwidth` bytes/s (all connections of the direction share it: a chunk waits for the previous
  * one), jitter is drawn uniformly from [0, jitter) ms from the direction's own seeded stream, so
@@ -13,7 +13,7 @@
  * calls `onDrain` (in an event of its own). A writer that waits for it can never have more than a
  * buffer and one write undelivered; control frames (stream opening, FIN, RST) count 0 bytes.
  */
-import { validShape, type LinkShape, type TraceEvent } from '../link.ts'
+import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
 import type { ScheduledEvent } from './event-queue.ts'
 import type { Scheduler } from './scheduler.ts'
 

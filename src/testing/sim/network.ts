@@ -1,7 +1,7 @@
 /**
  * The simulated network: who listens under which name, the connections between nodes, the link
  * directions they ride, and the faults, with the names and semantics of the libp2p testing
- * network (../network.ts):
+ * network (../libp2p/network.ts):
  *
  * - an open rides the oldest connection its node has with the peer and thinks open (it cannot
  *   know that the peer died behind a blackhole: a stream opened there waits, as on TCP), unless
@@ -20,12 +20,12 @@
  *   after the link's delay, unless the link holds it; what travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { validShape, type LinkShape, type TraceEvent } from '../link.ts'
+import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
 import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
 import type { Clock } from '../../clock.ts'
-import type { Link, LinkStats } from '../network.ts'
+import type { Link, LinkStats } from '../libp2p/network.ts'
 import type { Scheduler } from './scheduler.ts'
 
 export type { Link, LinkStats }
