@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createSimulation, type SimNode, type SimNodeComponents } from '../../src/testing/sim/index.ts'
 import { probes } from './helpers.ts'
+import { Net } from '../../src/net/net.ts'
 
 describe('createSimulation', () => {
   it('names nodes n0.. or as given, gives their /sim addresses and starts them before the first event', async () => {
@@ -35,8 +36,11 @@ describe('createSimulation', () => {
     assert.throws(() => createSimulation({ nodes: 1, link: { jitter: -1 }, node }), RangeError)
   })
 
-  it('until the core is wired in, says that a node factory is needed', () => {
-    assert.throws(() => createSimulation({ nodes: 1 }), /the core is not wired into the simulation yet/)
+  it('builds each node as the library core (Net) unless told otherwise, started at once', () => {
+    const sim = createSimulation({ nodes: 2, seed: 1 })
+    assert.ok(sim.net('n0') instanceof Net)
+    assert.equal(sim.net('n0').isStarted(), true)
+    assert.equal(sim.net('n0').clock.now(), 0)
   })
 
   it('draws sim.random, each node and each incarnation from separate streams of the seed', () => {

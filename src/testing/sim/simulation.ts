@@ -18,6 +18,8 @@ import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
 import { Scheduler, type RunOptions } from './scheduler.ts'
 import { NODE_NAME, SimNetwork, type Link } from './network.ts'
 import { SimTransport } from './transport.ts'
+import { Net } from '../../net/net.ts'
+import type { ConsensusNetInit } from '../../config.ts'
 import type { Clock, Random } from '../../clock.ts'
 import type { Log, Transport } from '../../link/transport.ts'
 
@@ -63,16 +65,13 @@ export interface SimulationInit<N extends SimNode, I> {
 
 const DEFAULT_BUFFER_BYTES = 1 << 20
 
-/**
- * The one place that knows the core: builds a node's network from its components.
- * TODO(issue 15): `return new Net(components, init)` once src/net/net.ts lands.
- */
-function createNode (_components: SimNodeComponents, _init: unknown): SimNode {
-  throw new Error('the core is not wired into the simulation yet: pass `node` to createSimulation')
+/** The one place that knows the core: a node's network is the library's own Net. */
+function createNode (components: SimNodeComponents, init: ConsensusNetInit | undefined): Net {
+  return new Net(components, init)
 }
 
 /** Creates a simulation and starts its nodes (see the file's comment); nothing runs until `run`. */
-export function createSimulation<N extends SimNode = SimNode, I = unknown> (init: SimulationInit<N, I>): Simulation<N> {
+export function createSimulation<N extends SimNode = Net, I = ConsensusNetInit> (init: SimulationInit<N, I>): Simulation<N> {
   return new Simulation(init)
 }
 
@@ -81,7 +80,7 @@ interface Incarnation<N> {
   readonly net: N
 }
 
-export class Simulation<N extends SimNode = SimNode> {
+export class Simulation<N extends SimNode = Net> {
   /** The seed: print it with a failure, pass it back to replay the run. */
   readonly seed: number
   /** Node names, in the order given. */
