@@ -83,6 +83,8 @@ export interface Profile {
   /** Rounds of (no attack + each attack); how long the honest member asks in each trial, and how often. */
   /** `attacks`: only these (`--attacks`); default every one of benchmarks/attacker.ts. */
   hostile: { repeats: number, trialMs: number, rate: number, attacks?: string[] }
+  /** Runs of each simulation case (benchmarks/scenarios/sim.ts). */
+  sim: { repeats: number }
 }
 
 export const QUICK: Profile = {
@@ -108,7 +110,8 @@ export const QUICK: Profile = {
   resolver: { repeats: 3, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
   chaos: { faults: 20, repeats: 1, rate: 2500, blackholeMs: [300, 2000], gapMs: [300, 1000], deadLinkTimeout: 1000 },
   reliable: { repeats: 5, count: 300_000 },
-  hostile: { repeats: 3, trialMs: 2500, rate: 200 }
+  hostile: { repeats: 3, trialMs: 2500, rate: 200 },
+  sim: { repeats: 3 }
 }
 
 export const FULL: Profile = {
@@ -134,5 +137,6 @@ export const FULL: Profile = {
   resolver: { repeats: 7, fetches: 1000, keys: 100, zipf: 1, nodes: 4, concurrency: 8, produceMs: 2, slowMs: 200, valueSize: 1024 },
   chaos: { faults: 40, repeats: 3, rate: 2500, blackholeMs: [300, 3000], gapMs: [300, 1500], deadLinkTimeout: 1000 },
   reliable: { repeats: 7, count: 3_000_000 },
-  hostile: { repeats: 5, trialMs: 5000, rate: 200 }
+  hostile: { repeats: 5, trialMs: 5000, rate: 200 },
+  sim: { repeats: 5 }
 }

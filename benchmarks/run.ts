@@ -16,6 +16,7 @@ import { resolver } from './scenarios/resolver.ts'
 import { chaos } from './scenarios/chaos.ts'
 import { reliable } from './scenarios/reliable.ts'
 import { hostile } from './scenarios/hostile.ts'
+import { sim } from './scenarios/sim.ts'
 import { FULL, QUICK } from './profile.ts'
 import { ATTACKS } from './attacker.ts'
 import { Progress } from './progress.ts'
@@ -26,7 +27,7 @@ import type { Scenario, ScenarioContext } from './scenario.ts'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority, reliable, resolver, chaos, hostile]
+const SCENARIOS: Scenario[] = [link, latency, broadcast, memory, scale, isolation, reqresp, priority, reliable, resolver, chaos, hostile, sim]
 
 function usage (): string {
   return [
