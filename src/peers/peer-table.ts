@@ -5,7 +5,8 @@
  * causes wait until the table is consistent again. Senders are identified by the transport's
  * authenticated peer only. What frames mean is the owner's (`PeerTableHost.inbound`).
  */
-import { CONTROL_LANE, defaultLane, type LaneSpec } from '../queue/lanes.ts'
+import { CONTROL_LANE, defaultLane } from '../queue/lanes.ts'
+import type { LaneSpec } from '../queue/lane.ts'
 import { Dispatcher } from '../link/dispatcher.ts'
 import { Loopback } from '../link/loopback.ts'
 import { Receiver, TURN_BUDGET } from '../link/receiver.ts'
