@@ -10,7 +10,8 @@
  */
 import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/wire/framing.ts'
 import { Lanes } from '../src/queue/lanes.ts'
-import { Receiver, REQUEST_COST, TURN_BUDGET } from '../src/link/receiver.ts'
+import { Receiver, TURN_BUDGET } from '../src/link/receiver.ts'
+import { REQUEST_COST } from '../src/link/frame-reader.ts'
 import { Router } from '../src/channels/router.ts'
 import type { Outbox, RouterHost } from '../src/channels/types.ts'
 import { MAX_MESSAGE_SIZE, SEND_BUFFER_BYTES, SEND_BUFFER_SIZE } from '../src/constants.ts'

@@ -15,7 +15,8 @@ import {
   bodyOf, encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
   FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd
 } from '../src/wire/framing.ts'
-import { Receiver, type Inbound } from '../src/link/receiver.ts'
+import { Receiver } from '../src/link/receiver.ts'
+import type { Inbound } from '../src/link/frame-reader.ts'
 import { Log } from './channel-helpers.ts'
 import { membershipOf, mesh, plainNode, seq, seqOf, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'

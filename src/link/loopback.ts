@@ -7,8 +7,10 @@
  * waits for the next pass.
  */
 import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from '../wire/framing.ts'
-import { DEFAULT_CHANNEL, Envelope, Lanes, type Lane, type LaneSpec } from '../queue/lanes.ts'
-import type { Inbound } from './receiver.ts'
+import { DEFAULT_CHANNEL, Lanes } from '../queue/lanes.ts'
+import type { Lane, LaneSpec } from '../queue/lane.ts'
+import { Envelope } from '../queue/envelope.ts'
+import type { Inbound } from './frame-reader.ts'
 import type { Clock } from '../clock.ts'
 
 export class Loopback {

@@ -6,9 +6,10 @@
  * is tentative) and may swap it between two frames, which is how a tentative peer is promoted
  * without reordering.
  *
- * On a 1.1.0 stream the Receiver keeps the stream's channel bindings (number -> name, at most
- * MAX_BINDINGS) and checks every frame's body; a stream that breaks the wire format is reset and
- * reported once through `onInvalid`.
+ * What each frame's body means, and what the stream must remember of the wire format (channel
+ * bindings, the writer's session), is its FrameReader's (frame-reader.ts); a stream that breaks
+ * the format is reset and reported once through `onInvalid`. What goes back to the writer (FLOW,
+ * ACK) is its FlowReport's (flow-report.ts).
  *
  * A stream is processed in slices: at most TURN_BUDGET worth of frames per turn of the event loop
  * (framing.ts `budget`), then it yields, so that one peer flooding valid frames cannot stall the
@@ -19,31 +20,16 @@
  * receive rate, if the owner sets one, keeps the stream paused while it is in debt. Once the
  * stream closes nothing more is decoded.
  */
-import {
-  bodyOf, EMPTY, encodeKindFrame, FrameDecoder, headerLength, FRAME_CHANNEL, FRAME_ACK, FRAME_BIND, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_PING, FRAME_RELIABLE, varintLength, writeFrameHeader, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_MESSAGE, FRAME_PART,
-  FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
-} from '../wire/framing.ts'
+import { DETACHED, FrameReader, type Inbound } from './frame-reader.ts'
+import { FlowReport } from './flow-report.ts'
+import type { FrameDecoder } from '../wire/framing.ts'
 import { InvalidFrameError } from '../errors.ts'
 import type { ReceiveRate } from './receive-rate.ts'
 import type { Clock, Timer } from '../clock.ts'
 import type { LinkStream, LinkStreamEvents } from './transport.ts'
 
-/** What a Receiver hands its frames to. */
-export interface Inbound {
-  /** A message of the default channel. */
-  message: (data: Uint8Array) => void
-  /** A message of the channel named `name`. */
-  channel: (name: string, data: Uint8Array) => void
-  /** Message `seq` of the reliable channel named `name`, in the writer's session. */
-  reliable: (name: string, seq: number, data: Uint8Array) => void
-  /** The writer's session: a new one means the writer restarted. */
-  hello: (session: number) => void
-  request: (name: string, id: number, data: Uint8Array) => void
-  /** FRAME_RESPONSE, FRAME_PART, FRAME_END or FRAME_ERROR (code in `n`) for our request `id`. */
-  reply: (kind: number, id: number, n: number, data: Uint8Array) => void
-  /** FRAME_CANCEL, or FRAME_CREDIT of `n` parts, for the peer's request `id`. */
-  control: (kind: number, id: number, n: number) => void
-}
+// the channels layer takes these from here (its import lines are not this change's to move)
+export { MAX_CHANNEL_NAME_BYTES, MAX_ERROR_MESSAGE_BYTES, type Inbound } from './frame-reader.ts'
 
 export interface ReceiverInit {
   /** The remote peer ID (string form), from the connection. */
@@ -64,52 +50,24 @@ export interface ReceiverInit {
   clock: Clock
 }
 
-/** Longest channel name, in bytes of UTF-8. */
-export const MAX_CHANNEL_NAME_BYTES = 64
-/** Channel numbers one stream may bind; one BIND more resets it ('too-many-channels'). */
-export const MAX_BINDINGS = 256
 /**
  * What one stream may process per turn of the event loop (framing.ts `budget`: 1 per frame, plus
  * 1 per KiB): 1,024 small frames, or about 1 MiB of large ones; a frame is never split.
  */
 export const TURN_BUDGET = 1024
-/**
- * What a REQUEST costs beyond its frame, so that a turn's budget is about the same CPU whatever
- * the frames: it starts a handler and queues an answer, 2.2-2.4 µs for a 32 B request answered
- * at once against 45-53 ns for a 32 B message of a named channel, 43-50 times (five runs of
- * `node benchmarks/receive-path.ts`). A turn holds 22 small requests.
- */
-export const REQUEST_COST = 44
-/** While a stream works off a backlog, FLOW is reported once this many more bytes were consumed, or this many ms passed. */
-const REPORT_BYTES = 16 * 1024
-const REPORT_MS = 250
 /** Closing our side of a stream the writer ended waits at most this long for the last report to go (a peer granting no window). */
 const CLOSE_MS = 5_000
 /** A stream whose receive rate is in debt waits at least this many ms (then takes what that time paid for, at once). */
 const THROTTLE_MS = 10
-/** Longest error message carried by FRAME_ERROR, in bytes. */
-export const MAX_ERROR_MESSAGE_BYTES = 1024
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 export class Receiver {
   readonly peer: string
   readonly stream: LinkStream
-  inbound: Inbound
+  readonly #frames: FrameReader
   readonly #decoder: FrameDecoder
+  readonly #report: FlowReport
   readonly #init: ReceiverInit
   readonly #clock: Clock
-  /** Channel numbers bound on this stream, and the other way round. */
-  readonly #names = new Map<number, string>()
-  readonly #numbers = new Map<string, number>()
-  /** Reliable channels: the highest message delivered, by channel number, not yet acknowledged. */
-  readonly #acks = new Map<number, number>()
-  /** 1.1.0: bytes consumed, and the total last reported to the writer (FRAME_FLOW), and when. */
-  #consumed = 0
-  #reported = 0
-  #reportedAt: number
-  /** A report is written and the stream asked to wait ('drain'): the next one waits for it (reports are cumulative). */
-  #reportDraining = false
   /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
   #turn = false
   /** What this stream may process per turn, and the rate it is read at (`limit`). */
@@ -123,17 +81,16 @@ export class Receiver {
   #resuming = false
   /** The writer ended the stream while bytes were still waiting their turn. */
   #ended = false
-  /** 1.1.0: our session (FRAME_HELLO_BACK), not yet sent; it leads the first report, so an idle stream costs no write. */
-  #helloBack: Uint8Array | undefined
+  #remoteClosedWrite = false
 
   constructor (stream: LinkStream, init: ReceiverInit) {
     this.stream = stream
     this.peer = init.peer
-    this.inbound = init.inbound
     this.#init = init
     this.#clock = init.clock
-    this.#reportedAt = init.clock.now()
-    this.#decoder = new FrameDecoder(init.maxMessageSize, this.#onFrame, init.channels ? MAX_KIND_1_1 : MAX_KIND_1_0)
+    this.#frames = new FrameReader(init.maxMessageSize, init.channels, init.inbound)
+    this.#decoder = this.#frames.decoder
+    this.#report = new FlowReport(stream, init.clock, init.channels ? init.session : undefined)
     stream.addEventListener('message', this.#onMessage)
     stream.addEventListener('remoteCloseWrite', this.#onRemoteCloseWrite, { once: true })
     stream.addEventListener('end', this.#onEnd, { once: true })
@@ -147,14 +104,27 @@ export class Receiver {
       init.onClose(this)
       if (overflow) init.onInvalid(this, new InvalidFrameError('overflow'))
     }, { once: true })
-    if (init.channels) this.#helloBack = encodeKindFrame(FRAME_HELLO_BACK, init.session, -1)
+  }
+
+  /** Where the frames go; the owner may swap it between two frames. */
+  get inbound (): Inbound {
+    return this.#frames.inbound
+  }
+
+  set inbound (inbound: Inbound) {
+    this.#frames.inbound = inbound
+  }
+
+  /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
+  get session (): number {
+    return this.#frames.session
   }
 
   /** Reliable messages of channel `name` up to `seq` were delivered: tell the writer (FRAME_ACK). */
   acknowledge (name: string, seq: number): void {
-    const n = this.#numbers.get(name)
+    const n = this.#frames.numberOf(name)
     if (n === undefined) return
-    this.#acks.set(n, seq)
+    this.#report.acknowledge(n, seq)
     if (!this.#turn) this.#startTurn(true)
   }
 
@@ -165,111 +135,6 @@ export class Receiver {
   close (reason: string): void {
     this.#detach()
     this.stream.abort(new Error(reason))
-  }
-
-  /** The writer's session from its HELLO (at most one per stream), or -1 before it. */
-  session = -1
-
-  /**
-   * One frame: `kind`, body `buf[start, end)`; one view is made, of the payload. Returns false
-   * (from the decoder's `fail`) when the body breaks the format.
-   */
-  readonly #onFrame = (kind: number, buf: Uint8Array, start: number, end: number): false | undefined => {
-    const decoder = this.#decoder
-    if (kind === FRAME_MESSAGE) {
-      // a 1.1.0 decoder lets frames exceed maxMessageSize by their fields: a message has none
-      if (end - start > decoder.maxMessageSize) return decoder.fail('too-large')
-      this.inbound.message(bodyOf(buf, start, end))
-      return
-    }
-    if (kind === FRAME_CHANNEL) {
-      // the other hot kind, kept apart from the rest so that this function stays small
-      const channel = readVarint(buf, start, end)
-      if (channel < 0) return decoder.fail('malformed-body')
-      const name = this.#names.get(channel)
-      if (name === undefined) return decoder.fail('unbound-channel')
-      const at = varintEnd
-      if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
-      this.inbound.channel(name, bodyOf(buf, at, end))
-      return
-    }
-    return this.#onOther(kind, buf, start, end)
-  }
-
-  /** Every kind but MESSAGE and CHANNEL. */
-  #onOther (kind: number, buf: Uint8Array, start: number, end: number): false | undefined {
-    const decoder = this.#decoder
-    if (kind === FRAME_PING) {
-      if (end !== start) decoder.fail('malformed-body')
-      return
-    }
-    const a = readVarint(buf, start, end)
-    if (a < 0) return decoder.fail('malformed-body')
-    let at = varintEnd
-    switch (kind) {
-      case FRAME_REQUEST:
-      case FRAME_RELIABLE: {
-        const name = this.#names.get(a)
-        if (name === undefined) return decoder.fail('unbound-channel')
-        if (kind === FRAME_RELIABLE) {
-          const seq = readVarint(buf, at, end)
-          if (seq < 1 || this.session < 0) return decoder.fail('malformed-body')
-          at = varintEnd
-          if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
-          this.inbound.reliable(name, seq, bodyOf(buf, at, end))
-          return
-        }
-        const id = readVarint(buf, at, end)
-        if (id < 1) return decoder.fail('malformed-body')
-        at = varintEnd
-        if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
-        decoder.budget -= REQUEST_COST
-        this.inbound.request(name, id, bodyOf(buf, at, end))
-        return
-      }
-      case FRAME_BIND: {
-        const bytes = end - at
-        if (a < 1 || bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES || this.#names.has(a)) return decoder.fail('malformed-body')
-        if (this.#names.size >= MAX_BINDINGS) return decoder.fail('too-many-channels')
-        let name: string
-        try {
-          name = utf8.decode(buf.subarray(at, end))
-        } catch {
-          return decoder.fail('malformed-body')
-        }
-        this.#names.set(a, name)
-        this.#numbers.set(name, a)
-        return
-      }
-      case FRAME_HELLO:
-        if (this.session >= 0 || at !== end) return decoder.fail('malformed-body')
-        this.session = a
-        this.inbound.hello(a)
-        return
-      case FRAME_RESPONSE:
-      case FRAME_PART:
-        if (a < 1) return decoder.fail('malformed-body')
-        if (end - at > decoder.maxMessageSize) return decoder.fail('too-large')
-        this.inbound.reply(kind, a, -1, bodyOf(buf, at, end))
-        return
-      case FRAME_END:
-      case FRAME_CANCEL:
-        if (a < 1 || at !== end) return decoder.fail('malformed-body')
-        if (kind === FRAME_END) this.inbound.reply(kind, a, -1, EMPTY)
-        else this.inbound.control(kind, a, -1)
-        return
-      case FRAME_ERROR: {
-        const code = at < end ? buf[at] : 0
-        if (a < 1 || code < 1 || code > MAX_ERROR_CODE || end - at - 1 > MAX_ERROR_MESSAGE_BYTES) return decoder.fail('malformed-body')
-        this.inbound.reply(kind, a, code, bodyOf(buf, at + 1, end))
-        return
-      }
-      case FRAME_CREDIT: {
-        const n = readVarint(buf, at, end)
-        if (a < 1 || n < 1 || varintEnd !== end) return decoder.fail('malformed-body')
-        this.inbound.control(kind, a, n)
-      }
-    }
   }
 
   readonly #onMessage = (evt: LinkStreamEvents['message']): void => {
@@ -328,7 +193,7 @@ export class Receiver {
 
   /** `bytes` were processed: counted consumed, and charged to the rate, if any (in debt: nothing more until it is paid). */
   #taken (bytes: number): void {
-    this.#consumed += bytes
+    this.#report.consumed(bytes)
     if (bytes > 0) this.#charge(bytes)
   }
 
@@ -380,16 +245,16 @@ export class Receiver {
   }
 
   /**
-   * The end of a turn: what waited goes on (`#continue`), then the report (1.1.0): at once when
-   * nothing waits any more; while a backlog is worked off, once REPORT_BYTES more were consumed
-   * or REPORT_MS passed (a report per slice would send back a few bytes for every few the peer
-   * sends; none for long would have an honest writer take the link for dead).
+   * The end of a turn: what waited goes on (`#continue`), then the report (1.1.0), if one is due
+   * (FlowReport `due`: at once when nothing waits any more, now and then while a backlog is
+   * worked off).
    */
   readonly #tick = (): void => {
     this.#turn = false
     this.#continue()
     if (!this.#init.channels || this.inbound === DETACHED) return
-    if (this.#pending.length === 0 || this.#consumed - this.#reported >= REPORT_BYTES || this.#acks.size > 0 || this.#clock.now() - this.#reportedAt >= REPORT_MS) this.#report()
+    const report = this.#report
+    if (report.due(this.#pending.length > 0)) report.send()
   }
 
   /**
@@ -430,54 +295,6 @@ export class Receiver {
     }
     if (this.#paused) pauseStream(this.stream) // what it held spent the budget again
   }
-
-  /**
-   * Tells the writer what was delivered on reliable channels (FRAME_ACK) and how much was
-   * consumed, so it may write more (FRAME_FLOW), in one write, led by our session
-   * (FRAME_HELLO_BACK) in the stream's first report.
-   */
-  #report (): void {
-    if (this.inbound === DETACHED || this.#reportDraining || (this.#consumed === this.#reported && this.#acks.size === 0)) return
-    const helloBack = this.#helloBack
-    let bytes = helloBack?.byteLength ?? 0
-    for (const [n, seq] of this.#acks) bytes += headerLength(0, varintLength(n) + varintLength(seq))
-    const flow = this.#consumed !== this.#reported
-    if (flow) bytes += headerLength(0, varintLength(this.#consumed))
-    const buf = new Uint8Array(bytes)
-    let offset = 0
-    if (helloBack !== undefined) {
-      buf.set(helloBack)
-      offset = helloBack.byteLength
-      this.#helloBack = undefined
-    }
-    for (const [n, seq] of this.#acks) offset = writeFrameHeader(buf, offset, FRAME_ACK, n, seq, varintLength(n) + varintLength(seq), 0)
-    if (flow) offset = writeFrameHeader(buf, offset, FRAME_FLOW, this.#consumed, -1, varintLength(this.#consumed), 0)
-    this.#acks.clear()
-    this.#reported = this.#consumed
-    this.#reportedAt = this.#clock.now()
-    this.#sendBack(buf) // sized exactly above
-  }
-
-  /** Writes on the reverse direction; a closing stream is left to its 'close' event. */
-  #sendBack (frame: Uint8Array): void {
-    if (this.stream.writeStatus !== 'writable') return
-    let ok = true
-    try {
-      ok = this.stream.send(frame)
-    } catch {}
-    // a peer that grants no window must not make its reports pile up here: one waits at most
-    if (!ok) {
-      this.#reportDraining = true
-      this.stream.addEventListener('drain', this.#onDrain, { once: true })
-    }
-  }
-
-  readonly #onDrain = (): void => {
-    this.#reportDraining = false
-    this.#report()
-  }
-
-  #remoteClosedWrite = false
 
   readonly #onRemoteCloseWrite = (): void => {
     this.#remoteClosedWrite = true
@@ -521,7 +338,7 @@ export class Receiver {
     this.#pending.length = 0
     this.#clock.clearTimeout(this.#throttle)
     this.#throttle = undefined
-    this.stream.removeEventListener('drain', this.#onDrain)
+    this.#report.stop()
     this.#decoder.stop()
     this.stream.removeEventListener('message', this.#onMessage)
     this.stream.removeEventListener('remoteCloseWrite', this.#onRemoteCloseWrite)
@@ -529,14 +346,9 @@ export class Receiver {
   }
 }
 
-function noop (): void {}
-
 /** Stops the peer's window from being replenished; a stream already closing is left to its 'close' event. */
 function pauseStream (stream: LinkStream): void {
   try {
     stream.pause()
   } catch {}
 }
-
-/** Where a closed Receiver's frames go: nowhere. */
-export const DETACHED: Inbound = { message: noop, channel: noop, reliable: noop, hello: noop, request: noop, reply: noop, control: noop }

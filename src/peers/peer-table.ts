@@ -5,10 +5,12 @@
  * causes wait until the table is consistent again. Senders are identified by the transport's
  * authenticated peer only. What frames mean is the owner's (`PeerTableHost.inbound`).
  */
-import { CONTROL_LANE, defaultLane, type LaneSpec } from '../queue/lanes.ts'
+import { CONTROL_LANE, defaultLane } from '../queue/lanes.ts'
+import type { LaneSpec } from '../queue/lane.ts'
 import { Dispatcher } from '../link/dispatcher.ts'
 import { Loopback } from '../link/loopback.ts'
-import { DETACHED, Receiver, TURN_BUDGET, type Inbound } from '../link/receiver.ts'
+import { Receiver, TURN_BUDGET } from '../link/receiver.ts'
+import { DETACHED, type Inbound } from '../link/frame-reader.ts'
 import { ReceiveRate } from '../link/receive-rate.ts'
 import { YAMUX_MAX_WINDOW } from '../constants.ts'
 import { TentativeReceivers } from './tentative-receivers.ts'

@@ -6,7 +6,8 @@
  * forget messages it has not delivered.
  */
 import type { Held } from './tentative-receivers.ts'
-import type { Inbound, Receiver } from '../link/receiver.ts'
+import type { Receiver } from '../link/receiver.ts'
+import type { Inbound } from '../link/frame-reader.ts'
 
 /** `S`: the member's state, as the table keeps it. */
 export interface Promotion<S> {

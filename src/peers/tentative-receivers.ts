@@ -15,7 +15,8 @@
 import { READ_BUFFER_BYTES } from '../constants.ts'
 import { RingBuffer } from '../queue/ring-buffer.ts'
 import type { ReceiveRate } from '../link/receive-rate.ts'
-import { TURN_BUDGET, type Inbound, type Receiver } from '../link/receiver.ts'
+import { TURN_BUDGET, type Receiver } from '../link/receiver.ts'
+import type { Inbound } from '../link/frame-reader.ts'
 
 /** A non-member's stream processes at least this much per turn (a KiB, or 16 small frames). */
 const MIN_TURN_BUDGET = 16

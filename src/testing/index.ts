@@ -21,7 +21,8 @@
  * with `libp2p: { connectionMonitor: { enabled: false } }` to observe only the module.
  */
 export { createTestNetwork, TestNetwork } from './libp2p/network.ts'
-export type { Link, LinkStats, TestNetworkInit } from './libp2p/network.ts'
+export type { TestNetworkInit } from './libp2p/network.ts'
+export type { Link, LinkStats } from './libp2p/links.ts'
 export type { LinkShape, TraceEvent } from './libp2p/link.ts'
 export { deriveSeed, mulberry32 } from './random.ts'
 // the deterministic simulation: the core on a simulated network in virtual time (src/testing/sim/)

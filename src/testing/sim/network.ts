@@ -25,7 +25,7 @@ import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
 import type { Clock } from '../../clock.ts'
-import type { Link, LinkStats } from '../libp2p/network.ts'
+import type { Link, LinkStats } from '../libp2p/links.ts'
 import type { Scheduler } from './scheduler.ts'
 
 export type { Link, LinkStats }
