@@ -22,8 +22,8 @@
  */
 export { createTestNetwork, TestNetwork } from './libp2p/network.ts'
 export type { TestNetworkInit } from './libp2p/network.ts'
-export type { Link, LinkStats } from './libp2p/links.ts'
-export type { LinkShape, TraceEvent } from './libp2p/link.ts'
+export type { Link, LinkStats } from './links.ts'
+export type { LinkShape, TraceEvent } from './links.ts'
 export { deriveSeed, mulberry32 } from './random.ts'
 // the deterministic simulation: the core on a simulated network in virtual time (src/testing/sim/)
 export { createSimulation, Simulation, SimulationError } from './sim/index.ts'

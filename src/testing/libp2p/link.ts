@@ -7,27 +7,7 @@
 import type { SimConnection, PipeEnd } from './transport.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
-
-/** How one direction of a link treats bytes. Fields left out keep their current value. */
-export interface LinkShape {
-  /** Added to every delivery, ms. Default 0. */
-  latency?: number
-  /** Each chunk waits a further uniform [0, jitter) ms, from the network's seed. Default 0. */
-  jitter?: number
-  /** Bytes per second through this direction, shared by all connections. Default Infinity. */
-  bandwidth?: number
-}
-
-/** A chunk scheduled on a link direction: what `trace` reports. */
-export interface TraceEvent {
-  from: string
-  to: string
-  bytes: number
-  /** The jitter drawn for this chunk, ms. */
-  jitter: number
-  /** From now until delivery, ms (latency, jitter, queueing behind bandwidth and earlier chunks). */
-  delay: number
-}
+import type { TraceEvent } from '../links.ts'
 
 /** One link direction's state: shape, blackhole, bandwidth clock, jitter stream and connections. */
 export interface Direction {
@@ -207,16 +187,4 @@ export class Pipe implements PipeEnd {
     for (let i = this.#head; i < this.#queue.length; i++) if (counts(this.#queue[i])) bytes += this.#queue[i].bytes
     return bytes
   }
-}
-
-export function validShape (current: Required<LinkShape>, shape: LinkShape): Required<LinkShape> {
-  const next = {
-    latency: shape.latency ?? current.latency,
-    jitter: shape.jitter ?? current.jitter,
-    bandwidth: shape.bandwidth ?? current.bandwidth
-  }
-  if (!(Number.isFinite(next.latency) && next.latency >= 0)) throw new RangeError(`latency must be a finite number of ms >= 0, got ${next.latency}`)
-  if (!(Number.isFinite(next.jitter) && next.jitter >= 0)) throw new RangeError(`jitter must be a finite number of ms >= 0, got ${next.jitter}`)
-  if (!(next.bandwidth > 0)) throw new RangeError(`bandwidth must be > 0 bytes/s (Infinity: unbounded), got ${next.bandwidth}`)
-  return next
 }

@@ -9,38 +9,13 @@
 import { ConnectionFailedError, ListenError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { Pipe, validShape, type Direction, type LinkShape, type TraceEvent } from './link.ts'
+import { Pipe, type Direction } from './link.ts'
+import { validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
 import { SimConnection, type Fabric, type SimListener } from './transport.ts'
 import { sleep } from '../../link/backoff.ts'
 import { systemClock } from '../../clock.ts'
 
 /** Bytes of one link direction, over the connections currently open on it. */
-export interface LinkStats {
-  /** Delivered to the receiving node since the network started. */
-  delivered: number
-  /** Sent and scheduled, not yet delivered. */
-  inFlight: number
-  /** Sent while the direction is blackholed, held until heal. */
-  held: number
-  /** Connections open between the two nodes (in either direction of dialing). */
-  connections: number
-}
-
-/** The link between two nodes: its shape per direction and what is on it. */
-export interface Link {
-  readonly a: string
-  readonly b: string
-  /**
-   * Changes the shape of both directions, or only of what `from` sends. Chunks already scheduled
-   * keep their delivery time; later ones follow the new shape (and still never overtake them).
-   */
-  set: (shape: LinkShape, from?: string) => Link
-  /** The current shape of what `from` sends. */
-  shape: (from: string) => Required<LinkShape>
-  /** Bytes of what `from` sends on this link. */
-  stats: (from: string) => LinkStats
-}
-
 export interface LinksInit {
   /** Node name -> its address (`/memory/<name>/p2p/<peerId>`): every node of the network. */
   readonly membership: Readonly<Record<string, string[]>>

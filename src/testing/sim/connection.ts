@@ -9,7 +9,7 @@
  */
 import { namedError, SimStream, type StreamCarrier, type StreamFrame } from './stream.ts'
 import { Pipe, type Direction, type PipeInit } from './link.ts'
-import type { TraceEvent } from '../libp2p/link.ts'
+import type { TraceEvent } from '../links.ts'
 import type { Scheduler } from './scheduler.ts'
 
 /** What travels on one direction of a connection. */

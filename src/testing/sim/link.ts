@@ -13,7 +13,7 @@
  * calls `onDrain` (in an event of its own). A writer that waits for it can never have more than a
  * buffer and one write undelivered; control frames (stream opening, FIN, RST) count 0 bytes.
  */
-import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
+import { validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import type { ScheduledEvent } from './event-queue.ts'
 import type { Scheduler } from './scheduler.ts'
 

@@ -20,12 +20,12 @@
  *   after the link's delay, unless the link holds it; what travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
+import { validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
 import type { Clock } from '../../clock.ts'
-import type { Link, LinkStats } from '../libp2p/links.ts'
+import type { Link, LinkStats } from '../links.ts'
 import type { Scheduler } from './scheduler.ts'
 
 export type { Link, LinkStats }

@@ -14,7 +14,7 @@
 import { createHash, randomInt, type Hash } from 'node:crypto'
 import { format } from 'node:util'
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { validShape, type LinkShape, type TraceEvent } from '../libp2p/link.ts'
+import { validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import { Scheduler, type RunOptions } from './scheduler.ts'
 import { NODE_NAME, SimNetwork, type Link } from './network.ts'
 import { SimTransport } from './transport.ts'
