@@ -18,7 +18,9 @@ import {
   ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR,
   FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
 } from '../wire/framing.ts'
-import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner, type Lane } from '../queue/lanes.ts'
+import { CONTROL_LANE } from '../queue/lanes.ts'
+import { Envelope, type Discard, type EnvelopeOwner } from '../queue/envelope.ts'
+import { type Lane } from '../queue/lane.ts'
 import { checkBytes, checkNodeId, checkOptions, checkSignal, timerMs } from '../validate.ts'
 import type { ChannelCore, RequestOptions, RouterHost } from './types.ts'
 import type { NodeId } from '../types.ts'

@@ -14,8 +14,10 @@
  * handler returns after that is not sent.
  */
 import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/framing.ts'
-import { CONTROL_LANE, Envelope, type Discard, type EnvelopeOwner } from '../queue/lanes.ts'
-import { MAX_ERROR_MESSAGE_BYTES, type Receiver } from '../link/receiver.ts'
+import { CONTROL_LANE } from '../queue/lanes.ts'
+import { Envelope, type Discard, type EnvelopeOwner } from '../queue/envelope.ts'
+import { MAX_ERROR_MESSAGE_BYTES } from '../link/frame-reader.ts'
+import { type Receiver } from '../link/receiver.ts'
 import type { ChannelCore, RouterHost, Slots, WaitingRequest } from './types.ts'
 import type { NodeId } from '../types.ts'
 

@@ -6,7 +6,8 @@
  * Router all build on this file, and it on none of them.
  */
 import type { TypedEventEmitter } from 'main-event'
-import type { Lanes, LaneSpec } from '../queue/lanes.ts'
+import type { Lanes } from '../queue/lanes.ts'
+import type { LaneSpec } from '../queue/lane.ts'
 import type { Quota, QuotaState, RateLimit } from './quota.ts'
 import type { NodeId } from '../types.ts'
 import type { Clock, Random } from '../clock.ts'

@@ -5,8 +5,6 @@
 import type { Clock, Random } from '../clock.ts'
 import type { ReconnectOptions } from '../config.ts'
 
-export type { ReconnectOptions }
-
 export function backoffDelay (attempt: number, o: ReconnectOptions, random: Random): number {
   const base = Math.min(o.maxDelay, o.initialDelay * Math.pow(o.factor, attempt))
   return Math.min(o.maxDelay, Math.max(0, base * (1 + o.jitter * (2 * random() - 1))))

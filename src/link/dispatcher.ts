@@ -39,14 +39,17 @@
  * nothing is counted.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
-import { backoffDelay, sleep, type ReconnectOptions } from './backoff.ts'
+import { backoffDelay, sleep } from './backoff.ts'
+import type { ReconnectOptions } from '../config.ts'
 import type { Clock, Random } from '../clock.ts'
 import { STABLE_STREAM_MS } from '../constants.ts'
 import {
   encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
   FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
 } from '../wire/framing.ts'
-import { DEFAULT_CHANNEL, Envelope, isMessage, Lanes, type Item, type Lane, type LaneSpec } from '../queue/lanes.ts'
+import { DEFAULT_CHANNEL, Lanes } from '../queue/lanes.ts'
+import type { Lane, LaneSpec } from '../queue/lane.ts'
+import { Envelope, isMessage, type Item } from '../queue/envelope.ts'
 import type { NodeId } from '../types.ts'
 import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './transport.ts'
 

@@ -29,7 +29,6 @@ import type { Clock, Timer } from '../clock.ts'
 import type { LinkStream, LinkStreamEvents } from './transport.ts'
 
 // the channels layer takes these from here (its import lines are not this change's to move)
-export { MAX_CHANNEL_NAME_BYTES, MAX_ERROR_MESSAGE_BYTES, type Inbound } from './frame-reader.ts'
 
 export interface ReceiverInit {
   /** The remote peer ID (string form), from the connection. */

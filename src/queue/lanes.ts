@@ -15,10 +15,6 @@ import { EMPTY } from '../wire/framing.ts'
 import { Lane, type LaneSpec } from './lane.ts'
 import type { Discard } from './envelope.ts'
 
-// dispatcher.ts and channels/ take these from here (their import lines are not this change's to move)
-export { Envelope, isMessage, type Discard, type EnvelopeOwner, type Item } from './envelope.ts'
-export type { Lane, LaneSpec } from './lane.ts'
-
 /** The lane of control frames (cancel, credit, errors for channels we do not have): served first, never starved of writes. */
 export const CONTROL_CHANNEL = -1
 /** The default channel: `net.send` / `'message'`, written as 1.0.0 message frames. */
