@@ -15,7 +15,7 @@ import {
   bodyOf, encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
   FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd
 } from '../src/wire/framing.ts'
-import { Receiver } from '../src/link/receiver.ts'
+import { Receiver, type ReceiverInit } from '../src/link/receiver.ts'
 import type { Inbound } from '../src/link/frame-reader.ts'
 import { Log } from './channel-helpers.ts'
 import { membershipOf, mesh, plainNode, seq, seqOf, stopAll, text, waitUntil, withTimeout } from './helpers.ts'
@@ -23,7 +23,7 @@ import type { ConsensusNet } from '../src/index.ts'
 import type { Libp2p } from 'libp2p'
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import { mulberry32 } from '../src/testing/random.ts'
-import { systemClock } from '../src/clock.ts'
+import { SimLink, type Recorded } from './sim-link.ts'
 
 const MAX = 1024
 
@@ -156,7 +156,7 @@ describe('bad 1.1.0 frames from a plain libp2p peer', () => {
   })
 })
 
-// --- the Receiver against a fake stream: seeded fuzz ---
+// --- the Receiver on a simulated stream (test/sim-link.ts), in virtual time: seeded fuzz ---
 
 /** Seeded draws (mulberry32), so a failure can be replayed from its seed. */
 function rng (seed: number): { int: (n: number) => number, chance: (p: number) => boolean } {
@@ -164,34 +164,15 @@ function rng (seed: number): { int: (n: number) => number, chance: (p: number) =
   return { int: n => Math.floor(next() * n), chance: p => next() < p }
 }
 
-class FakeStream extends EventTarget {
-  status = 'open'
-  writeStatus = 'writable'
-  readonly protocol = CHANNEL_PROTOCOL
-  aborts = 0
-  send (): boolean { return true }
-  async close (): Promise<void> {
-    this.status = 'closed'
-    this.writeStatus = 'closed'
-  }
-
-  abort (): void {
-    this.aborts++
-    if (this.status !== 'open') return
-    this.status = 'reset'
-    this.writeStatus = 'closed'
-    this.dispatchEvent(new Event('close'))
-  }
-
-  deliver (data: Uint8Array | Uint8ArrayList): void {
-    this.dispatchEvent(Object.assign(new Event('message'), { data }))
-  }
-
-  /** The writer closed its side gracefully: nothing more will be read. */
-  endGracefully (): void {
-    this.dispatchEvent(new Event('remoteCloseWrite'))
-    this.dispatchEvent(new Event('end'))
-  }
+/**
+ * A new 1.1.0 stream of `link`, its reader's end read by a Receiver built from `init` (on the
+ * reader's clock); returns the writer's end (`.other` is the Receiver's).
+ */
+async function receiving (link: SimLink, init: Omit<ReceiverInit, 'clock' | 'peer' | 'maxMessageSize' | 'channels' | 'session' | 'onClose'>): Promise<Recorded> {
+  const writer = await link.open(CHANNEL_PROTOCOL)
+  // eslint-disable-next-line no-new
+  new Receiver(writer.other, { ...init, peer: 'p', maxMessageSize: FUZZ_MAX, channels: true, session: 1, onClose: () => {}, clock: link.readerClock })
+  return writer
 }
 
 const FUZZ_MAX = 300
@@ -296,7 +277,8 @@ function validSequence (r: ReturnType<typeof rng>): { bytes: Uint8Array, expecte
 }
 
 describe('the Receiver checks a CHANNEL frame as it checks every kind', () => {
-  it('a malformed number first, then whether the channel is bound, then the payload\'s size', () => {
+  it('a malformed number first, then whether the channel is bound, then the payload\'s size', async () => {
+    const link = new SimLink({ read: false })
     const cases: Array<[string, Uint8Array[], string]> = [
       ['unbound and too large', [encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'unbound-channel'],
       ['bound and too large', [bind(5, 'votes'), encodeKindFrame(FRAME_CHANNEL, 5, -1, new Uint8Array(FUZZ_MAX + 1))], 'too-large'],
@@ -307,28 +289,22 @@ describe('the Receiver checks a CHANNEL frame as it checks every kind', () => {
     ]
     for (const [what, frames, reason] of cases) {
       for (const split of [false, true]) {
-        const stream = new FakeStream()
         const reasons: string[] = []
         let delivered = 0
         const count = (): void => { delivered++ }
-        // eslint-disable-next-line no-new
-        new Receiver(stream as unknown as Stream, {
-          peer: 'p',
-          maxMessageSize: FUZZ_MAX,
-          channels: true,
-          session: 1,
+        const writer = await receiving(link, {
           inbound: { message: count, channel: count, reliable: count, hello: () => {}, request: count, reply: count, control: count },
-          onInvalid: (_r, err) => { reasons.push(err.reason) },
-          onClose: () => {},
-          clock: systemClock
+          onInvalid: (_r, err) => { reasons.push(err.reason) }
         })
         const bytes = Buffer.concat(frames)
         // whole, or byte by byte (the frame assembled across chunks)
-        if (split) for (const b of bytes) stream.deliver(Uint8Array.of(b))
-        else stream.deliver(bytes)
+        if (split) for (const b of bytes) writer.send(Uint8Array.of(b))
+        else writer.send(bytes)
+        await link.tick()
         assert.deepEqual(reasons, [reason], `${what}${split ? ', byte by byte' : ''}`)
         assert.equal(delivered, 0)
-        assert.equal(stream.status, 'reset')
+        assert.equal(writer.other.status, 'aborted', 'the Receiver aborted its end')
+        assert.equal(writer.status, 'reset', 'the writer sees its stream reset')
       }
     }
   })
@@ -340,13 +316,16 @@ interface Run {
   /** Frames handed out after the stream was reported invalid. */
   afterInvalid: number
   largest: number
-  stream: FakeStream
+  /** The Receiver's end (`.other` is the writer's). */
+  stream: Recorded
 }
 
-/** Feeds `bytes` to a Receiver in random chunks (some as Uint8ArrayLists), then ends the stream gracefully. */
-function feed (bytes: Uint8Array, r: ReturnType<typeof rng>): Run {
-  const stream = new FakeStream()
-  const run: Run = { got: [], invalid: 0, afterInvalid: 0, largest: 0, stream }
+/**
+ * Feeds `bytes` to a Receiver on a new stream of `link` in random chunks (some handed over as
+ * Uint8ArrayLists), then ends the stream gracefully, and runs until both ends are finished.
+ */
+async function feed (link: SimLink, bytes: Uint8Array, r: ReturnType<typeof rng>): Promise<Run> {
+  const run: Run = { got: [], invalid: 0, afterInvalid: 0, largest: 0, stream: undefined as unknown as Recorded }
   const record = (entry: string, size: number): void => {
     if (run.invalid > 0) run.afterInvalid++
     run.got.push(entry)
@@ -361,46 +340,49 @@ function feed (bytes: Uint8Array, r: ReturnType<typeof rng>): Run {
     reply: (kind, id, n, data) => { record(`r:${kind}:${id}:${n}:${hex(data)}`, data.byteLength) },
     control: (kind, id, n) => { record(`k:${kind}:${id}:${n}`, 0) }
   }
-  // eslint-disable-next-line no-new
-  new Receiver(stream as unknown as Stream, {
-    peer: 'p',
-    maxMessageSize: FUZZ_MAX,
-    channels: true,
-    session: 1,
-    inbound,
-    onInvalid: () => { run.invalid++ },
-    onClose: () => {},
-    clock: systemClock
-  })
+  const writer = await receiving(link, { inbound, onInvalid: () => { run.invalid++ } })
+  const stream = run.stream = writer.other
   let at = 0
-  for (let k = 0; at < bytes.byteLength && k < 100_000; k++) {
+  // chunks sent without a pause between them arrive each in an event of its own, in order
+  for (let k = 0; at < bytes.byteLength && k < 100_000 && writer.writeStatus === 'writable'; k++) {
     const size = r.chance(0.1) ? bytes.byteLength : 1 + r.int(r.chance(0.5) ? 8 : 300)
     const chunk = bytes.subarray(at, Math.min(bytes.byteLength, at + size))
     at += chunk.byteLength
     if (chunk.byteLength > 1 && r.chance(0.3)) {
+      // two pieces held while the Receiver's end is paused, handed over on resume as one Uint8ArrayList
       const cut = 1 + r.int(chunk.byteLength - 1)
-      stream.deliver(new Uint8ArrayList(chunk.subarray(0, cut), chunk.subarray(cut)))
+      await link.tick()
+      if (stream.status !== 'open') break // reset by the Receiver: nothing more is read
+      stream.pause()
+      writer.send(chunk.subarray(0, cut))
+      writer.send(chunk.subarray(cut))
+      await link.tick()
+      if (stream.status === 'open') stream.resume()
     } else {
-      stream.deliver(chunk)
+      writer.send(chunk)
     }
   }
-  if (stream.status === 'open') stream.endGracefully()
+  if (writer.writeStatus === 'writable') await writer.close()
+  await link.run({ until: () => stream.status !== 'open' && writer.status !== 'open', timeout: 10_000 })
   return run
 }
 
 describe('Receiver fuzz (seeded)', () => {
-  it('random valid 1.1.0 frame sequences cut into random chunks decode without loss, duplication or reordering', () => {
+  it('random valid 1.1.0 frame sequences cut into random chunks decode without loss, duplication or reordering', async () => {
+    const link = new SimLink({ read: false })
     for (let seed = 1; seed <= 300; seed++) {
       const r = rng(seed)
       const { bytes, expected } = validSequence(r)
-      const run = feed(bytes, r)
+      const run = await feed(link, bytes, r)
       assert.equal(run.invalid, 0, `seed ${seed}: a valid sequence was reported invalid`)
       assert.equal(run.stream.aborts, 0, `seed ${seed}: a valid stream was reset`)
       assert.deepEqual(run.got, expected, `seed ${seed}`)
+      assert.equal(run.stream.status, 'closed', `seed ${seed}: the stream did not end gracefully`)
     }
   })
 
-  it('random corruptions never throw, and either decode or reset the stream, reported once, handing out nothing after', () => {
+  it('random corruptions never throw, and either decode or reset the stream, reported once, handing out nothing after', async () => {
+    const link = new SimLink({ read: false })
     let resets = 0
     let decoded = 0
     for (let seed = 1; seed <= 1000; seed++) {
@@ -418,7 +400,7 @@ describe('Receiver fuzz (seeded)', () => {
       }
       let run: Run
       try {
-        run = feed(Uint8Array.from(b), r)
+        run = await feed(link, Uint8Array.from(b), r) // a Receiver that throws fails the run
       } catch (err: any) {
         assert.fail(`seed ${seed}: threw ${err?.stack ?? err}`)
       }
@@ -426,7 +408,8 @@ describe('Receiver fuzz (seeded)', () => {
       assert.equal(run.afterInvalid, 0, `seed ${seed}: frames handed out after the violation`)
       if (run.invalid === 1) {
         resets++
-        assert.equal(run.stream.status, 'reset', `seed ${seed}: reported invalid but not reset`)
+        assert.equal(run.stream.status, 'aborted', `seed ${seed}: reported invalid but not aborted`)
+        assert.equal(run.stream.other.status, 'reset', `seed ${seed}: reported invalid but the writer was not reset`)
       } else {
         decoded++
         assert.equal(run.stream.aborts, 0, `seed ${seed}: reset without being reported invalid`)

@@ -1,7 +1,9 @@
-/** The Dispatcher against a fake stream: what it writes, when, and how it waits. No network. */
+/**
+ * The Dispatcher on a simulated stream (test/sim-link.ts: the simulation's streams and
+ * scheduler, in virtual time): what it writes, when, and how it waits. The test plays the reader.
+ */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/link/dispatcher.ts'
 import { encodeKindFrame, FrameDecoder, FRAME_FLOW, FRAME_REQUEST } from '../src/wire/framing.ts'
@@ -9,71 +11,44 @@ import { DEFAULT_CHANNEL } from '../src/queue/lanes.ts'
 import type { LaneSpec } from '../src/queue/lane.ts'
 import { Envelope } from '../src/queue/envelope.ts'
 import { CONTROL_LANE } from '../src/queue/lanes.ts'
-import { seq, seqOf, waitUntil, withTimeout } from './helpers.ts'
-import type { Stream } from '@libp2p/interface'
-import { systemClock } from '../src/clock.ts'
+import { seq, seqOf } from './helpers.ts'
+import { SimLink, type Recorded, type SimLinkInit } from './sim-link.ts'
 
-class FakeStream extends EventTarget {
-  status = 'open'
-  writeStatus = 'writable'
-  protocol = '/consensus-net/1.0.0'
-  writes: Array<Uint8Array | Uint8ArrayList> = []
-  /** What `send()` answers: false asks the writer to wait for 'drain'. */
-  accept = true
-  onDrainCalls = 0
+/** The reader reports `total` bytes of the stream consumed (FRAME_FLOW on the reverse direction), and it arrives. */
+async function flow (link: SimLink, s: Recorded, total: number): Promise<void> {
+  s.other.send(encodeKindFrame(FRAME_FLOW, total, -1))
+  await link.tick()
+}
 
-  send (data: Uint8Array | Uint8ArrayList): boolean {
-    this.writes.push(data)
-    return this.accept
-  }
+/** Where each write ends in the stream. */
+function ends (s: Recorded): number[] {
+  let at = 0
+  return s.writes.map(w => (at += w.byteLength))
+}
 
-  onDrain (): Promise<void> {
-    this.onDrainCalls++
-    return Promise.resolve() // like the buggy cached promise: resolves at once
-  }
-
-  abort (): void { this.remoteClose() }
-
-  /** The receiver reports `total` bytes of the stream consumed (FRAME_FLOW on the reverse direction). */
-  flow (total: number): void {
-    this.dispatchEvent(Object.assign(new Event('message'), { data: encodeKindFrame(FRAME_FLOW, total, -1) }))
-  }
-
-  /** Where each write ends in the stream. */
-  ends (): number[] {
-    let at = 0
-    return this.writes.map(w => (at += w.byteLength))
-  }
-
-  remoteClose (): void {
-    if (this.status !== 'open') return
-    this.status = 'reset'
-    this.writeStatus = 'closed'
-    this.dispatchEvent(new Event('close'))
-  }
-
-  /** Every message written, decoded. */
-  messages (): Uint8Array[] {
-    const out: Uint8Array[] = []
-    const d = new FrameDecoder(1 << 24, (_kind, buf, start, end) => out.push(buf.slice(start, end)))
-    for (const w of this.writes) for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(d.push(chunk))
-    assert.ok(d.atBoundary)
-    return out
-  }
+/** Every message written, decoded. */
+function messages (s: Recorded): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const d = new FrameDecoder(1 << 24, (_kind, buf, start, end) => out.push(buf.slice(start, end)))
+  for (const w of s.writes) for (const chunk of (w instanceof Uint8Array ? [w] : w)) assert.ok(d.push(chunk))
+  assert.ok(d.atBoundary)
+  return out
 }
 
 /** The pieces of write `i` of `s`, which must be a list: payloads written by reference. */
-function piecesOf (s: FakeStream, i: number): Uint8Array[] {
+function piecesOf (s: Recorded, i: number): Uint8Array[] {
   const write = s.writes[i]
   assert.ok(write instanceof Uint8ArrayList, `write ${i} is one buffer: everything in it was copied`)
   return [...write]
 }
 
-interface SetupInit {
+interface SetupInit extends SimLinkInit {
+  /** The link to dial on (a test that cuts it from a hook needs it first); default: a new one from this init. */
+  link?: SimLink
   maxWriteBytes?: number
   reconnect?: { initialDelay: number, maxDelay: number, factor: number, jitter: number }
   /** Called with each new stream once dialled. */
-  dialed?: (s: FakeStream) => void
+  dialed?: (s: Recorded) => void
   /** Dials to addresses for which this is true fail. */
   refuse?: (addr: string) => boolean
   /** Awaited by each dial before it connects: a dial in progress, with its signal. */
@@ -82,16 +57,22 @@ interface SetupInit {
   protocol?: string
 }
 
-interface Dial { addr: string, force: boolean }
+interface Setup {
+  d: Dispatcher
+  link: SimLink
+  streams: Recorded[]
+  /** Runs the simulation until the Dispatcher reports its next stream up; that stream. */
+  up: () => Promise<Recorded>
+  events: string[]
+}
 
-function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream>, events: string[], dials: Dial[] } {
-  const streams: FakeStream[] = []
-  const dials: Dial[] = []
+function setup (init: SetupInit = {}): Setup {
+  const link = init.link ?? new SimLink(init)
   const events: string[] = []
-  let waiting: ((s: FakeStream) => void) | undefined
+  let ups = 0
   const d = new Dispatcher({
     node: 'b',
-    addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
+    addrs: ['/ip4/127.0.0.1/tcp/1'],
     defaultLane: { channel: DEFAULT_CHANNEL, name: '', nameBytes: new Uint8Array(0), priority: 4, reliable: false, sendBufferSize: 100_000, sendBufferBytes: 1 << 30 },
     controlLane: CONTROL_LANE,
     channelProtocol: '/consensus-net/1.1.0',
@@ -99,44 +80,36 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     maxBytesInFlight: 1 << 20,
     deadLinkTimeout: 0,
     session: 1,
-    clock: systemClock,
-    random: Math.random,
+    clock: link.clock,
+    random: link.random,
     reconnect: init.reconnect ?? { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
-    dial: async (addr: any, options) => {
-      dials.push({ addr: addr.toString(), force: options.force === true })
-      await init.gate?.(options.signal)
-      if (init.refuse?.(addr.toString()) === true) throw new Error('connection refused')
-      const s = new FakeStream()
-      if (init.protocol !== undefined) s.protocol = init.protocol
-      streams.push(s)
-      init.dialed?.(s)
-      return s as unknown as Stream
-    },
+    dial: link.dial(() => init.protocol ?? '/consensus-net/1.0.0', init),
     onUp: () => {
+      ups++
       events.push('up')
-      waiting?.(streams[streams.length - 1])
-      waiting = undefined
     },
     onDown: () => { events.push('down') },
-    log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => { throw new Error('unused') } }) as any
+    log: Object.assign(() => {}, { error: () => {} })
   })
-  const up = async (): Promise<FakeStream> => withTimeout(new Promise<FakeStream>(resolve => { waiting = resolve }), 5_000, () => 'no stream')
-  return { d, streams, up, events, dials }
+  const up = async (): Promise<Recorded> => {
+    const before = ups
+    await link.run({ until: () => ups > before, timeout: 5_000 })
+    return link.streams[link.streams.length - 1]
+  }
+  return { d, link, streams: link.streams, up, events }
 }
-
-const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
 describe('Dispatcher writes', () => {
   it('coalesces a burst into writes of at most maxWriteBytes, in order', async () => {
-    const { d, up } = setup({ maxWriteBytes: 64 * 1024 })
+    const { d, link, up } = setup({ maxWriteBytes: 64 * 1024 })
     const s = await up()
     const n = 3000
     for (let i = 0; i < n; i++) d.send(seq(i, 256))
-    await tick()
+    await link.tick()
     const frameBytes = 256 + 3 // 2-byte length + kind
     assert.equal(s.writes.length, Math.ceil(n * frameBytes / (64 * 1024)), `writes: ${s.writes.length}`)
     for (const w of s.writes) assert.ok(w.byteLength <= 64 * 1024)
-    assert.deepEqual(s.messages().map(seqOf), Array.from({ length: n }, (_, i) => i))
+    assert.deepEqual(messages(s).map(seqOf), Array.from({ length: n }, (_, i) => i))
     assert.equal(d.default.sent, n)
     d.close()
   })
@@ -147,45 +120,44 @@ describe('Dispatcher writes', () => {
     d.send(seq(1))
     await Promise.resolve()
     assert.equal(s.writes.length, 1)
-    assert.deepEqual(s.messages().map(seqOf), [1])
+    assert.deepEqual(messages(s).map(seqOf), [1])
     d.close()
   })
 
-  it('waits for the drain event after send() returns false, never on onDrain(), then writes what queued meanwhile', async () => {
-    const { d, up } = setup()
+  it('waits for the drain event after send() returns false, then writes what queued meanwhile', async () => {
+    // every write fills the link's buffer: send() returns false, and the drain comes once it is delivered
+    const { d, link, up } = setup({ bufferBytes: 1 })
     const s = await up()
-    s.accept = false
+    link.hold()
     d.send(seq(0))
-    await tick()
+    await link.tick()
     assert.equal(s.writes.length, 1)
     for (let i = 1; i <= 100; i++) d.send(seq(i))
-    await tick()
+    await link.run({ for: 1_000 })
     assert.equal(s.writes.length, 1, 'wrote before drain')
     assert.equal(d.lanes.queued, 100)
-    s.accept = true
-    s.dispatchEvent(new Event('drain'))
+    await link.release()
     assert.equal(s.writes.length, 2) // all 100 in one write
-    assert.deepEqual(s.messages().map(seqOf), Array.from({ length: 101 }, (_, i) => i))
-    assert.equal(s.onDrainCalls, 0)
+    assert.deepEqual(messages(s).map(seqOf), Array.from({ length: 101 }, (_, i) => i))
     d.close()
   })
 
   it('sends a message larger than maxWriteBytes as header + payload, without copying it', async () => {
-    const { d, up } = setup({ maxWriteBytes: 1024 })
+    const { d, link, up } = setup({ maxWriteBytes: 1024 })
     const s = await up()
     const big = new Uint8Array(4096).fill(7)
     d.send(seq(1))
     d.send(big)
     d.send(seq(2))
-    await tick()
+    await link.tick()
     assert.equal(s.writes.length, 3)
     assert.ok(piecesOf(s, 1).includes(big), 'payload was copied')
-    assert.deepEqual(s.messages().map(m => m.byteLength), [4, 4096, 4])
+    assert.deepEqual(messages(s).map(m => m.byteLength), [4, 4096, 4])
     d.close()
   })
 
   it('writes payloads of 16 KiB or more by reference, between the copied frames around them, in one write', async () => {
-    const { d, up } = setup({ maxWriteBytes: 64 * 1024 })
+    const { d, link, up } = setup({ maxWriteBytes: 64 * 1024 })
     const s = await up()
     const a = new Uint8Array(16 * 1024).fill(1)
     const b = new Uint8Array(20 * 1024).fill(2)
@@ -196,12 +168,12 @@ describe('Dispatcher writes', () => {
     d.send(seq(2))
     d.send(small)
     d.send(seq(3))
-    await tick()
+    await link.tick()
     assert.equal(s.writes.length, 1)
     const pieces = piecesOf(s, 0)
     assert.ok(pieces.includes(a) && pieces.includes(b), 'a large payload was copied')
     assert.ok(!pieces.includes(small), 'a payload under 16 KiB was not copied')
-    const got = s.messages()
+    const got = messages(s)
     assert.deepEqual(got.map(m => m.byteLength), [4, a.byteLength, b.byteLength, 4, small.byteLength, 4])
     assert.deepEqual([seqOf(got[0]), got[1][0], got[2][0], seqOf(got[3]), got[4][0], seqOf(got[5])], [1, 1, 2, 2, 3, 3])
     d.close()
@@ -210,51 +182,56 @@ describe('Dispatcher writes', () => {
 
 describe('Dispatcher connection loop', () => {
   it('notices the close event, reconnects with backoff, counts it, and writes what queued while down', async () => {
-    const { d, streams, up, events } = setup()
+    const { d, link, streams, up, events } = setup()
     const s1 = await up()
     d.send(seq(0))
-    await tick()
+    await link.tick()
     const second = up()
-    s1.remoteClose()
+    link.cut()
     assert.equal(d.connected, false)
     d.send(seq(1))
     d.send(seq(2))
     const s2 = await second
-    await tick()
-    assert.deepEqual(s2.messages().map(seqOf), [1, 2])
+    await link.tick()
+    assert.equal(s1.status, 'reset')
+    assert.deepEqual(messages(s2).map(seqOf), [1, 2])
     assert.equal(d.reconnects, 1)
     assert.deepEqual(events, ['up', 'down', 'up'])
     assert.equal(streams.length, 2)
     d.close()
-    assert.equal(s2.status, 'reset')
+    assert.equal(s2.status, 'aborted')
     assert.deepEqual(events, ['up', 'down', 'up', 'down'])
+    await link.tick()
+    assert.equal(s2.other.status, 'reset', 'the reader sees the stream reset')
   })
 
   it('dials a member that moved on new connections until a stream opens, whichever of its addresses fails', async () => {
     const A1 = '/ip4/127.0.0.1/tcp/11'
     const A2 = '/ip4/127.0.0.1/tcp/12'
-    const { d, up, dials } = setup({ refuse: addr => addr === A1 })
-    const s1 = await up()
-    s1.remoteClose() // the member is gone from its old address
+    const { d, link, up } = setup({ refuse: addr => addr === A1 })
+    const { dials } = link
+    await up()
+    link.cut() // the member is gone from its old address
     const back = up()
-    d.setAddrs([multiaddr(A1), multiaddr(A2)])
+    d.setAddrs([A1, A2])
     await back
     const sinceMove = dials.slice(1)
     assert.deepEqual(sinceMove, [{ addr: A1, force: true }, { addr: A2, force: true }])
     // once it reached the member, later redials may reuse what libp2p holds
     const again = up()
-    ;(await back).remoteClose()
+    await back
+    link.cut()
     await again
     assert.equal(dials[dials.length - 1].force, false)
     d.close()
   })
 
   it('close() discards the queue and stops dialling', async () => {
-    const { d, streams, up } = setup()
-    const s = await up()
-    s.accept = false
+    const { d, link, streams, up } = setup({ bufferBytes: 1 })
+    await up()
+    link.hold()
     d.send(seq(0))
-    await tick()
+    await link.tick()
     d.send(seq(1)) // queued behind the drain
     assert.equal(d.lanes.queued, 1)
     d.close()
@@ -262,16 +239,17 @@ describe('Dispatcher connection loop', () => {
     d.send(seq(2)) // after close: a no-op
     assert.equal(d.lanes.queued, 0)
     // an absence has no event: give the loop many backoff periods (1-5 ms) in which to redial, wrongly
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await link.run({ for: 50 })
     assert.equal(streams.length, 1)
     assert.equal(streams[0].writes.length, 1)
   })
 
   it('backs off ever longer from a peer that accepts and resets soon after', async () => {
-    const { d, streams, events } = setup({ reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: s => { setTimeout(() => { s.remoteClose() }, 1) } })
+    const link = new SimLink()
+    const { d, streams, events } = setup({ link, reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: () => { link.clock.setTimeout(() => { link.cut() }, 1) } })
     // delays 10, 20, 40, 80, 160 ms: about 5 dials in 300 ms; without growth, about 30
     // (an absence of dials has no event to await: this window is the measurement)
-    await new Promise(resolve => setTimeout(resolve, 300))
+    await link.run({ for: 300 })
     d.close()
     assert.ok(streams.length >= 2 && streams.length <= 7, `dials: ${streams.length}`)
     assert.equal(events.filter(e => e === 'up').length, streams.length)
@@ -280,33 +258,34 @@ describe('Dispatcher connection loop', () => {
 
   it('a connection with the member opening ends a backoff wait at once and forgets the failures', async () => {
     // delays 10 ms, 300 ms, then 9 s: after three failed streams the loop sleeps 9 s
-    const { d, streams } = setup({ reconnect: { initialDelay: 10, maxDelay: 60_000, factor: 30, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
-    await waitUntil(() => streams.length === 3, 5_000, 'three dials')
-    await tick()
+    const link = new SimLink()
+    const { d, streams } = setup({ link, reconnect: { initialDelay: 10, maxDelay: 60_000, factor: 30, jitter: 0 }, dialed: () => { queueMicrotask(() => { link.cut() }) } })
+    await link.run({ until: () => streams.length === 3, timeout: 5_000 })
+    await link.tick()
     d.connectionOpened()
     // at once, and from the first delay again (10 ms, 300 ms): without the reset the fourth
-    // failure would wait a minute
-    await waitUntil(() => streams.length >= 5, 5_000, 'two more dials')
+    // failure would wait 9 s
+    await link.run({ until: () => streams.length >= 5, timeout: 5_000 })
     d.close()
   })
 
   it('a connection opening leaves a dial in progress alone', async () => {
     let release: () => void = () => {}
     const signals: AbortSignal[] = []
-    const { d, up } = setup({ gate: async signal => { signals.push(signal); await new Promise<void>(resolve => { release = resolve }) } })
-    const opened = up()
-    await waitUntil(() => signals.length === 1, 5_000, 'the dial to start')
+    const { d, link, up } = setup({ gate: async signal => { signals.push(signal); await new Promise<void>(resolve => { release = resolve }) } })
+    await link.run({ until: () => signals.length === 1, timeout: 5_000 })
     d.connectionOpened()
     assert.equal(signals[0].aborted, false)
     release()
-    await opened
+    await up()
     assert.equal(signals.length, 1)
     d.close()
   })
 
   it('does not count a stream that closed before it could be used as a reconnect', async () => {
-    const { d, streams, events } = setup({ reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: s => { queueMicrotask(() => { s.remoteClose() }) } })
-    await new Promise(resolve => setTimeout(resolve, 100))
+    const link = new SimLink()
+    const { d, streams, events } = setup({ link, reconnect: { initialDelay: 10, maxDelay: 10_000, factor: 2, jitter: 0 }, dialed: () => { queueMicrotask(() => { link.cut() }) } })
+    await link.run({ for: 100 })
     d.close()
     assert.ok(streams.length >= 2 && streams.length <= 5, `dials: ${streams.length}`)
     assert.deepEqual(events, [])
@@ -318,7 +297,7 @@ describe('Dispatcher: messages lost with a dying stream', () => {
   const spec = (channel: number, reliable: boolean): LaneSpec => ({ channel, name: `c${channel}`, nameBytes: new TextEncoder().encode(`c${channel}`), priority: 4, reliable, sendBufferSize: 1000, sendBufferBytes: 1 << 20 })
 
   it('counts as lost, per lane, exactly the messages of the writes the receiver did not report consumed (a write partly consumed counts whole); none on a reliable lane, none for a request', async () => {
-    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const { d, link, up } = setup({ protocol: '/consensus-net/1.1.0' })
     const s = await up()
     const plain = d.lanes.open(spec(1, false))
     const reliable = d.lanes.open(spec(2, true))
@@ -327,47 +306,47 @@ describe('Dispatcher: messages lost with a dying stream', () => {
     for (let i = 0; i < 3; i++) d.send(seq(i))
     for (let i = 0; i < 2; i++) plain.push(seq(i))
     d.schedule()
-    await tick()
+    await link.tick()
     // write 2: 4 on the default channel, 1 keyed and a request on channel 1, 5 reliable
     for (let i = 0; i < 4; i++) d.send(seq(i))
     plain.pushKeyed(seq(9), 'k', Infinity)
     plain.push(new Envelope(FRAME_REQUEST, seq(10), 1, -1, undefined, Infinity, requestOwner))
     for (let i = 0; i < 5; i++) reliable.push(seq(i))
     d.schedule()
-    await tick()
+    await link.tick()
     // write 3: 2 on the default channel
     for (let i = 0; i < 2; i++) d.send(seq(i))
-    await tick()
+    await link.tick()
     assert.equal(s.writes.length, 3)
-    const [end1, end2] = s.ends()
+    const [end1, end2] = ends(s)
 
-    s.flow(end1 - 1) // write 1 not yet whole: nothing confirmed
-    s.flow(end1) // write 1 confirmed
-    s.flow(end2 - 1) // write 2 partly read: it counts whole
+    await flow(link, s, end1 - 1) // write 1 not yet whole: nothing confirmed
+    await flow(link, s, end1) // write 1 confirmed
+    await flow(link, s, end2 - 1) // write 2 partly read: it counts whole
     assert.deepEqual([d.default.lost, plain.lost, reliable.lost], [0, 0, 0], 'counted before the stream died')
     const next = up()
-    s.remoteClose()
+    link.cut()
     assert.deepEqual({ default: d.default.lost, plain: plain.lost, reliable: reliable.lost }, { default: 4 + 2, plain: 1, reliable: 0 })
     assert.deepEqual({ default: d.default.sent, plain: plain.sent, reliable: reliable.sent }, { default: 9, plain: 4, reliable: 5 })
 
     // the next stream starts from nothing: what its receiver reports covers its own writes only
     const s2 = await next
-    await tick()
+    await link.tick()
     d.send(seq(1))
     plain.push(seq(2))
     d.schedule()
-    await tick()
+    await link.tick()
     d.send(seq(3))
-    await tick()
-    const ends = s2.ends()
-    s2.flow(ends[ends.length - 1])
-    s2.remoteClose()
+    await link.tick()
+    const written = ends(s2)
+    await flow(link, s2, written[written.length - 1])
+    link.cut()
     assert.deepEqual([d.default.lost, plain.lost, reliable.lost], [6, 1, 0], 'confirmed writes counted lost')
     d.close()
   })
 
   it('keeps counting right while the receiver always lags one write behind, over thousands of writes', async () => {
-    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const { d, link, up } = setup({ protocol: '/consensus-net/1.1.0' })
     const s = await up()
     // each write carries 1, 2 and 3 messages of three lanes, always in this order (priorities 0, 4, 6)
     const urgent = d.lanes.open({ ...spec(1, false), priority: 0 })
@@ -378,24 +357,24 @@ describe('Dispatcher: messages lost with a dying stream', () => {
       for (let k = 0; k < 2; k++) d.send(seq(i))
       for (let k = 0; k < 3; k++) bulk.push(seq(i))
       d.schedule()
-      await tick()
-      const ends = s.ends()
-      if (ends.length >= 2) s.flow(ends[ends.length - 2]) // every write but the last one confirmed
+      await link.tick()
+      const written = ends(s)
+      if (written.length >= 2) await flow(link, s, written[written.length - 2]) // every write but the last one confirmed
     }
     assert.equal(s.writes.length, writes)
-    s.remoteClose()
+    link.cut()
     assert.deepEqual([urgent.lost, d.default.lost, bulk.lost], [1, 2, 3])
     assert.deepEqual([urgent.sent, d.default.sent, bulk.sent], [writes, 2 * writes, 3 * writes])
     d.close()
   })
 
   it('counts nothing on a 1.0.0 stream: its receiver reports nothing', async () => {
-    const { d, up } = setup()
+    const { d, link, up } = setup()
     const s = await up()
     for (let i = 0; i < 10; i++) d.send(seq(i))
-    await tick()
+    await link.tick()
     assert.equal(s.writes.length, 1)
-    s.remoteClose()
+    link.cut()
     assert.equal(d.default.sent, 10)
     assert.equal(d.default.lost, 0)
     d.close()

@@ -1,10 +1,10 @@
 /**
- * Lanes and the Dispatcher's write order on a 1.1.0 stream, against a fake stream: priorities,
- * FIFO per channel, starvation, latest-wins keys, deadlines and the FRAME_FLOW window. No network.
+ * Lanes, and the Dispatcher's write order on a simulated 1.1.0 stream (test/sim-link.ts: the
+ * simulation's streams and scheduler, in virtual time): priorities, FIFO per channel, starvation,
+ * latest-wins keys, deadlines and the FRAME_FLOW window.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/link/dispatcher.ts'
 import { bodyOf, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST, MAX_KIND_1_1, readVarint, varintEnd } from '../src/wire/framing.ts'
@@ -12,9 +12,8 @@ import { DEFAULT_CHANNEL, Lanes, STARVATION_WRITES } from '../src/queue/lanes.ts
 import { Lane, type LaneSpec } from '../src/queue/lane.ts'
 import { Envelope } from '../src/queue/envelope.ts'
 import { CONTROL_LANE } from '../src/queue/lanes.ts'
-import { seq, seqOf, text, withTimeout } from './helpers.ts'
-import type { Stream } from '@libp2p/interface'
-import { systemClock } from '../src/clock.ts'
+import { seq, seqOf, text } from './helpers.ts'
+import { SimLink, type Recorded, type SimLinkInit } from './sim-link.ts'
 
 const V11 = '/consensus-net/1.1.0'
 const V10 = '/consensus-net/1.0.0'
@@ -144,50 +143,19 @@ describe('Lanes', () => {
   })
 })
 
-// --- the Dispatcher on a fake 1.1.0 stream ---
+// --- the Dispatcher on a simulated 1.1.0 stream (test/sim-link.ts), in virtual time ---
 
-class FakeStream extends EventTarget {
-  status = 'open'
-  writeStatus = 'writable'
-  readonly protocol: string
-  writes: Array<Uint8Array | Uint8ArrayList> = []
-  /** What `send()` answers: false asks the writer to wait for 'drain'. */
-  accept = true
-  aborted: Error | undefined
+/** Bytes written to `s`. */
+function written (s: Recorded): number {
+  let n = 0
+  for (const w of s.writes) n += w.byteLength
+  return n
+}
 
-  constructor (protocol: string) {
-    super()
-    this.protocol = protocol
-  }
-
-  send (data: Uint8Array | Uint8ArrayList): boolean {
-    if (this.writeStatus !== 'writable') throw new Error('StreamStateError: closed')
-    this.writes.push(data)
-    return this.accept
-  }
-
-  abort (err: Error): void {
-    this.aborted = err
-    this.remoteClose()
-  }
-
-  remoteClose (): void {
-    if (this.status !== 'open') return
-    this.status = 'reset'
-    this.writeStatus = 'closed'
-    this.dispatchEvent(new Event('close'))
-  }
-
-  /** The receiver reports `total` bytes consumed (a 'message' on the stream's reverse direction). */
-  flow (data: Uint8Array): void {
-    this.dispatchEvent(Object.assign(new Event('message'), { data }))
-  }
-
-  get written (): number {
-    let n = 0
-    for (const w of this.writes) n += w.byteLength
-    return n
-  }
+/** The reader sends `data` on the reverse direction (FLOW reports), and it arrives. */
+async function flow (link: SimLink, s: Recorded, data: Uint8Array): Promise<void> {
+  s.other.send(data)
+  await link.tick()
 }
 
 /**
@@ -195,7 +163,7 @@ class FakeStream extends EventTarget {
  * `default`, a binding `bind:name`). Each write must hold whole frames. Channel numbers are
  * resolved through the BIND frames seen on the same stream, so a frame on an unbound number fails.
  */
-function decodeWrites (s: FakeStream): string[][] {
+function decodeWrites (s: Recorded): string[][] {
   const names = new Map<number, string>()
   const out: string[][] = []
   for (const w of s.writes) {
@@ -234,7 +202,7 @@ const flat = (writes: string[][]): string[] => writes.flat().filter(f => !f.star
 const onChannel = (frames: string[], name: string): number[] => frames.filter(f => f.startsWith(`${name}:`)).map(f => Number(f.slice(name.length + 1)))
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 
-interface SetupInit {
+interface SetupInit extends SimLinkInit {
   protocol?: string
   /** The protocol of each stream dialled in turn (the last one repeats); overrides `protocol`. */
   protocols?: string[]
@@ -242,12 +210,21 @@ interface SetupInit {
   maxBytesInFlight?: number
 }
 
-function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], up: () => Promise<FakeStream> } {
-  const streams: FakeStream[] = []
-  let waiting: ((s: FakeStream) => void) | undefined
+interface Setup {
+  d: Dispatcher
+  link: SimLink
+  streams: Recorded[]
+  /** Runs the simulation until the Dispatcher reports its next stream up; that stream. */
+  up: () => Promise<Recorded>
+}
+
+function setup (init: SetupInit = {}): Setup {
+  const link = new SimLink(init)
+  const streams = link.streams
+  let ups = 0
   const d = new Dispatcher({
     node: 'b',
-    addrs: [multiaddr('/ip4/127.0.0.1/tcp/1')],
+    addrs: ['/ip4/127.0.0.1/tcp/1'],
     defaultLane: spec(DEFAULT_CHANNEL, '', 4),
     controlLane: CONTROL_LANE,
     channelProtocol: V11,
@@ -255,26 +232,21 @@ function setup (init: SetupInit = {}): { d: Dispatcher, streams: FakeStream[], u
     maxBytesInFlight: init.maxBytesInFlight ?? 1 << 30,
     deadLinkTimeout: 0,
     session: 1,
-    clock: { ...systemClock, now: () => Date.now() }, // tests move time by replacing Date.now
-    random: Math.random,
+    clock: link.clock,
+    random: link.random,
     reconnect: { initialDelay: 1, maxDelay: 5, factor: 2, jitter: 0 },
-    dial: async () => {
-      const s = new FakeStream(init.protocols?.[Math.min(streams.length, init.protocols.length - 1)] ?? init.protocol ?? V11)
-      streams.push(s)
-      return s as unknown as Stream
-    },
-    onUp: () => {
-      waiting?.(streams[streams.length - 1])
-      waiting = undefined
-    },
+    dial: link.dial(() => init.protocols?.[Math.min(streams.length, init.protocols.length - 1)] ?? init.protocol ?? V11),
+    onUp: () => { ups++ },
     onDown: () => {},
-    log: Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => { throw new Error('unused') } }) as any
+    log: Object.assign(() => {}, { error: () => {} })
   })
-  const up = async (): Promise<FakeStream> => withTimeout(new Promise<FakeStream>(resolve => { waiting = resolve }), 5_000, () => 'no stream')
-  return { d, streams, up }
+  const up = async (): Promise<Recorded> => {
+    const before = ups
+    await link.run({ until: () => ups > before, timeout: 5_000 })
+    return streams[streams.length - 1]
+  }
+  return { d, link, streams, up }
 }
-
-const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
 /** Queues `data` on `spec`'s lane the way a Channel does. */
 function queue (d: Dispatcher, s: LaneSpec, data: Uint8Array, key?: string, deadline?: number): Lane {
@@ -291,13 +263,13 @@ const BULK = spec(3, 'bulk', 7)
 
 describe('Dispatcher lanes on a 1.1.0 stream', () => {
   it('one write: the most urgent lane first, FIFO within each, each channel bound once before its first frame', async () => {
-    const { d, up } = setup()
+    const { d, link, up } = setup()
     const s = await up()
     for (let i = 0; i < 3; i++) queue(d, BULK, seq(i))
     for (let i = 0; i < 3; i++) d.send(seq(i))
     for (let i = 0; i < 3; i++) queue(d, VOTES, seq(i))
     for (let i = 3; i < 5; i++) queue(d, BULK, seq(i))
-    await tick()
+    await link.tick()
     assert.equal(decodeWrites(s).length, 1)
     assert.deepEqual(decodeWrites(s)[0], [
       'bind:votes', 'votes:0', 'votes:1', 'votes:2',
@@ -310,16 +282,16 @@ describe('Dispatcher lanes on a 1.1.0 stream', () => {
   })
 
   it('across writes: urgent messages queued later overtake a queued backlog at the next write, never reordering a channel', async () => {
-    const { d, up } = setup({ maxWriteBytes: 4 * 1024 })
+    // every write fills the link's buffer: the writer waits for its drain
+    const { d, link, up } = setup({ maxWriteBytes: 4 * 1024, bufferBytes: 1 })
     const s = await up()
-    s.accept = false // the first write waits for drain: everything after it queues
+    link.hold() // the first write waits for drain: everything after it queues
     for (let i = 0; i < 100; i++) queue(d, BULK, seq(i, 1024))
-    await tick()
+    await link.tick()
     assert.equal(decodeWrites(s).length, 1)
     for (let i = 0; i < 5; i++) queue(d, VOTES, seq(i, 256))
     for (let i = 0; i < 5; i++) queue(d, BLOCKS, seq(i, 256))
-    s.accept = true
-    s.dispatchEvent(new Event('drain'))
+    await link.release()
     const writes = decodeWrites(s)
     // the write after the drain carries every vote first, then the blocks, then bulk
     assert.deepEqual(writes[1].slice(0, 12), ['bind:votes', ...range(0, 5).map(i => `votes:${i}`), 'bind:blocks', ...range(0, 5).map(i => `blocks:${i}`)])
@@ -332,17 +304,17 @@ describe('Dispatcher lanes on a 1.1.0 stream', () => {
   })
 
   it(`never starves a lane: one passed over by ${STARVATION_WRITES} writes while it had messages goes first in the next`, async () => {
-    const { d, up } = setup({ maxWriteBytes: 2 * 259 + 10 }) // two 256-byte messages per write
+    // two 256-byte messages per write; each write fills the link's buffer, and is delivered 1 ms later
+    const { d, link, up } = setup({ maxWriteBytes: 2 * 259 + 10, bufferBytes: 1, latency: 1 })
     const s = await up()
-    s.accept = false
     queue(d, VOTES, seq(999, 256)) // the first write, then the writer waits for drain
-    await tick()
+    await link.tick()
     for (let i = 0; i < 200; i++) queue(d, VOTES, seq(i, 256))
     for (let i = 0; i < 10; i++) queue(d, BULK, seq(i, 256))
-    // saturate: drain after each write, re-filling the urgent lane so it never runs dry
+    // saturate: a drain after each write, re-filling the urgent lane so it never runs dry
     let next = 200
     for (let k = 0; k < 200 && d.lanes.get(BULK.channel)!.length > 0; k++) {
-      s.dispatchEvent(new Event('drain'))
+      await link.run({ for: 1 }) // the last write arrives: its drain lets the next one go
       for (let j = 0; j < 2; j++) queue(d, VOTES, seq(next++, 256))
     }
     assert.equal(d.lanes.get(BULK.channel)!.length, 0, 'bulk never drained')
@@ -361,35 +333,34 @@ describe('Dispatcher lanes on a 1.1.0 stream', () => {
   })
 
   it('binds channels again on a new stream after a reconnect, and writes what queued meanwhile in order', async () => {
-    const { d, up } = setup()
+    const { d, link, up } = setup()
     const s1 = await up()
     queue(d, VOTES, seq(0))
-    await tick()
+    await link.tick()
     const second = up()
-    s1.remoteClose()
+    link.cut()
     queue(d, VOTES, seq(1))
     queue(d, BULK, seq(0))
     const s2 = await second
-    await tick()
+    await link.tick()
     assert.deepEqual(decodeWrites(s1), [['bind:votes', 'votes:0']])
     assert.deepEqual(decodeWrites(s2).flat(), ['bind:votes', 'votes:1', 'bind:bulk', 'bulk:0'])
     d.close()
   })
 
   it('latest-wins while the writer waits: only the newest per key is written, in the place of the first', async () => {
-    const { d, up } = setup()
+    const { d, link, up } = setup({ bufferBytes: 1 })
     const s = await up()
-    s.accept = false
+    link.hold()
     queue(d, VOTES, seq(100))
-    await tick()
+    await link.tick()
     queue(d, VOTES, seq(1), 'vote/5/0')
     queue(d, VOTES, seq(2))
     queue(d, VOTES, seq(3), 'vote/5/1')
     queue(d, VOTES, seq(4), 'vote/5/0')
     queue(d, VOTES, seq(5), 'vote/5/1')
     queue(d, BULK, seq(6), 'vote/5/0') // the same key on another channel is another message
-    s.accept = true
-    s.dispatchEvent(new Event('drain'))
+    await link.release()
     assert.deepEqual(flat(decodeWrites(s)), ['votes:100', 'votes:4', 'votes:2', 'votes:5', 'bulk:6'])
     assert.equal(d.lanes.get(VOTES.channel)!.superseded, 2)
     assert.equal(d.lanes.get(BULK.channel)!.superseded, 0)
@@ -398,23 +369,17 @@ describe('Dispatcher lanes on a 1.1.0 stream', () => {
   })
 
   it('a message whose deadline passes while queued is never written, and is counted expired', async () => {
-    const { d, up } = setup()
+    const { d, link, up } = setup({ bufferBytes: 1 })
     const s = await up()
-    s.accept = false
+    link.hold()
     queue(d, VOTES, seq(0))
-    await tick()
-    const t = Date.now()
+    await link.tick()
+    const t = link.clock.now()
     queue(d, VOTES, seq(1), undefined, t + 50)
     queue(d, VOTES, seq(2))
     queue(d, VOTES, seq(3), 'k', t + 60_000)
-    const realNow = Date.now
-    Date.now = () => realNow() + 1000 // the first deadline passes while the writer waits for drain
-    try {
-      s.accept = true
-      s.dispatchEvent(new Event('drain'))
-    } finally {
-      Date.now = realNow
-    }
+    await link.run({ for: 1_000 }) // the first deadline passes while the writer waits for drain
+    await link.release()
     assert.deepEqual(flat(decodeWrites(s)), ['votes:0', 'votes:2', 'votes:3'])
     const lane = d.lanes.get(VOTES.channel)!
     assert.equal(lane.expired, 1)
@@ -427,30 +392,30 @@ describe('Dispatcher lanes on a 1.1.0 stream', () => {
 describe('Dispatcher FRAME_FLOW window', () => {
   it('stops writing at maxBytesInFlight until the receiver reports bytes consumed, then writes on, in order', async () => {
     const window = 4096
-    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
+    const { d, link, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
     const s = await up()
     const n = 100
     for (let i = 0; i < n; i++) queue(d, BLOCKS, seq(i, 256))
-    await tick()
-    const first = s.written
+    await link.tick()
+    const first = written(s)
     assert.ok(first >= window && first < window + 1024, `wrote ${first} bytes with a window of ${window}`)
     assert.ok(d.lanes.queued > 0)
-    // nothing more is written without a report, however long we wait for events
-    await tick()
+    // nothing more is written without a report, however long we wait
+    await link.run({ for: 1_000 })
     d.schedule()
-    await tick()
-    assert.equal(s.written, first)
+    await link.tick()
+    assert.equal(written(s), first)
 
     // a report of part of it opens room for exactly one more write (3 frames of 260 bytes)
     const writes = s.writes.length
-    s.flow(encodeKindFrame(FRAME_FLOW, 1000, -1))
+    await flow(link, s, encodeKindFrame(FRAME_FLOW, 1000, -1))
     assert.equal(s.writes.length, writes + 1)
-    assert.ok(s.written - 1000 >= window)
+    assert.ok(written(s) - 1000 >= window)
     // reporting everything, repeatedly, drains the lane
     for (let k = 0; k < 100 && d.lanes.queued > 0; k++) {
-      const before = s.written
-      s.flow(encodeKindFrame(FRAME_FLOW, s.written, -1))
-      assert.ok(s.written - before <= window + 1024)
+      const before = written(s)
+      await flow(link, s, encodeKindFrame(FRAME_FLOW, written(s), -1))
+      assert.ok(written(s) - before <= window + 1024)
     }
     assert.equal(d.lanes.queued, 0)
     assert.deepEqual(onChannel(flat(decodeWrites(s)), 'blocks'), range(0, n))
@@ -459,49 +424,59 @@ describe('Dispatcher FRAME_FLOW window', () => {
   })
 
   it('a report split across chunks (an Uint8ArrayList) and a stale, smaller total are both fine', async () => {
-    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: 2048 })
+    const { d, link, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: 2048 })
     const s = await up()
     for (let i = 0; i < 40; i++) queue(d, BLOCKS, seq(i, 256))
-    await tick()
-    const written = s.written
-    const report = encodeKindFrame(FRAME_FLOW, written, -1)
-    s.flow(report.subarray(0, 1) as Uint8Array)
-    assert.equal(s.written, written)
-    s.flow(new Uint8ArrayList(report.subarray(1)) as unknown as Uint8Array)
-    assert.ok(s.written > written)
-    s.flow(encodeKindFrame(FRAME_FLOW, 10, -1)) // older than what was reported: ignored
+    await link.tick()
+    const total = written(s)
+    const report = encodeKindFrame(FRAME_FLOW, total, -1)
+    await flow(link, s, report.subarray(0, 1))
+    assert.equal(written(s), total)
+    // the rest in two chunks, held while the stream is paused and handed over as one Uint8ArrayList
+    const lists: boolean[] = []
+    s.addEventListener('message', evt => { lists.push(evt.data instanceof Uint8ArrayList) })
+    s.pause()
+    s.other.send(report.subarray(1, 3))
+    s.other.send(report.subarray(3))
+    await link.tick()
+    assert.equal(written(s), total)
+    s.resume()
+    assert.deepEqual(lists, [true])
+    assert.ok(written(s) > total)
+    await flow(link, s, encodeKindFrame(FRAME_FLOW, 10, -1)) // older than what was reported: ignored
     assert.equal(s.status, 'open')
     d.close()
   })
 
   it('past a full window only priority-0 lanes write, by at most 64 KiB and one write: an urgent message does not wait for a report', async () => {
     const window = 4096
-    const { d, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
+    const { d, link, up } = setup({ maxWriteBytes: 1024, maxBytesInFlight: window })
     const s = await up()
     for (let i = 0; i < 100; i++) queue(d, BLOCKS, seq(i, 256))
-    await tick()
-    const full = s.written
+    await link.tick()
+    const full = written(s)
     assert.ok(full >= window)
     queue(d, VOTES, seq(0, 256)) // urgent: written at once, past the window
-    await tick()
-    assert.ok(s.written > full, 'the priority-0 message waited for a report')
+    await link.tick()
+    assert.ok(written(s) > full, 'the priority-0 message waited for a report')
     assert.deepEqual(onChannel(flat(decodeWrites(s)), 'votes'), [0])
     const blocksBefore = onChannel(flat(decodeWrites(s)), 'blocks').length
     for (let i = 1; i < 1000; i++) queue(d, VOTES, seq(i, 256)) // a flood of urgent ones: bounded too
-    await tick()
-    assert.ok(s.written <= full + 64 * 1024 + 1024 + 512, `wrote ${s.written - full} bytes past a full window`)
+    await link.tick()
+    assert.ok(written(s) <= full + 64 * 1024 + 1024 + 512, `wrote ${written(s) - full} bytes past a full window`)
     assert.equal(onChannel(flat(decodeWrites(s)), 'blocks').length, blocksBefore, 'a bulk lane wrote past the window')
     d.close()
   })
 
   it('a receiver reporting more bytes consumed than were written resets the stream', async () => {
-    const { d, up } = setup({ maxBytesInFlight: 4096 })
+    const { d, link, up } = setup({ maxBytesInFlight: 4096 })
     const s = await up()
     queue(d, VOTES, seq(0))
-    await tick()
-    s.flow(encodeKindFrame(FRAME_FLOW, s.written + 1, -1))
-    assert.equal(s.status, 'reset')
-    assert.ok(s.aborted !== undefined)
+    await link.tick()
+    await flow(link, s, encodeKindFrame(FRAME_FLOW, written(s) + 1, -1))
+    assert.equal(s.status, 'aborted')
+    assert.ok(s.closed?.error !== undefined && s.closed.local === true)
+    assert.equal(s.other.status, 'reset')
     d.close()
   })
 
@@ -513,24 +488,25 @@ describe('Dispatcher FRAME_FLOW window', () => {
       Uint8Array.of(0) // empty frame
     ]
     for (const bytes of bad) {
-      const { d, up } = setup()
+      const { d, link, up } = setup()
       const s = await up()
       queue(d, VOTES, seq(0))
-      await tick()
-      s.flow(bytes)
-      assert.equal(s.status, 'reset', `not reset by ${bytes.join(',')}`)
+      await link.tick()
+      await flow(link, s, bytes)
+      assert.equal(s.status, 'aborted', `not aborted by ${bytes.join(',')}`)
+      assert.equal(s.other.status, 'reset', `not reset by ${bytes.join(',')}`)
       d.close()
     }
   })
 
   it('on a 1.0.0 stream: no window, the default channel is written, other channels are dropped and counted', async () => {
-    const { d, up } = setup({ protocol: V10, maxBytesInFlight: 1024 })
+    const { d, link, up } = setup({ protocol: V10, maxBytesInFlight: 1024 })
     const s = await up()
     for (let i = 0; i < 20; i++) d.send(seq(i, 256))
     const votes = queue(d, VOTES, seq(0))
     queue(d, VOTES, seq(1), 'k')
-    await tick()
-    assert.equal(s.written, 20 * 259, 'the 1.1.0 window applied to a 1.0.0 stream')
+    await link.tick()
+    assert.equal(written(s), 20 * 259, 'the 1.1.0 window applied to a 1.0.0 stream')
     assert.deepEqual(flat(decodeWrites(s)), range(0, 20).map(i => `default:${i}`))
     assert.equal(votes.dropped, 2)
     assert.equal(votes.sent, 0)
@@ -539,7 +515,7 @@ describe('Dispatcher FRAME_FLOW window', () => {
   })
 
   it('a 1.1.0 stream writes nothing until it has something to say, then HELLO leads its first write only; one closed before writing leaves no HELLO to a 1.0.0 successor', async () => {
-    const { d, up } = setup({ protocols: [V11, V11, V10] })
+    const { d, link, up } = setup({ protocols: [V11, V11, V10] })
     const kinds = (w: Uint8Array | Uint8ArrayList): number[] => {
       const out: number[] = []
       const dec = new FrameDecoder(1 << 20, kind => { out.push(kind) }, MAX_KIND_1_1)
@@ -547,23 +523,23 @@ describe('Dispatcher FRAME_FLOW window', () => {
       return out
     }
     const s1 = await up()
-    await tick()
+    await link.tick()
     assert.equal(s1.writes.length, 0, 'an idle stream wrote')
     d.send(seq(0))
     d.send(seq(1))
-    await tick()
+    await link.tick()
     d.send(seq(2))
-    await tick()
+    await link.tick()
     assert.deepEqual(s1.writes.map(kinds), [[FRAME_HELLO, FRAME_MESSAGE, FRAME_MESSAGE], [FRAME_MESSAGE]])
     const next = up()
-    s1.remoteClose()
+    link.cut()
     const s2 = await next
     const last = up()
-    s2.remoteClose() // before its first write
+    link.cut() // before its first write
     const s3 = await last
     assert.equal(s3.protocol, V10)
     d.send(seq(3))
-    await tick()
+    await link.tick()
     assert.equal(s2.writes.length, 0)
     assert.deepEqual(s3.writes.map(kinds), [[FRAME_MESSAGE]])
     d.close()

@@ -193,8 +193,9 @@ export class SimStream implements LinkStream {
     this.#events.dispatch(new StreamCloseEvent(err, local))
   }
 
-  /** Both sides closed their writing side gracefully. */
+  /** Both sides closed their writing side gracefully (unless a listener of the last step aborted it meanwhile: it ended then). */
   #closed (): void {
+    if (this.status !== 'open') return
     this.status = 'closed'
     if (this.#heldBytes === 0) this.readStatus = 'closed'
     this.#maybeEnd()
