@@ -56,8 +56,9 @@ async function noDownFor (net: ConsensusNet, ms: number): Promise<void> {
 describe('dead links', () => {
   it('an idle link blackholed (bytes held, sockets open) is declared down by its heartbeat after deadLinkTimeout, not before; after the heal it is redialled and messages flow', async (t) => {
     // Routing: through both proxies (proxiedPair), both blackholed both ways: nothing is sent, so
-    // only the heartbeat can notice.
-    const { a, b, toA, toB } = await proxiedPair(INIT, cleanup)
+    // only the heartbeat can notice. b's own detector waits longer: were it first, its abort would
+    // close the sockets through the proxies, and a would see that close, not its detector's verdict
+    const { a, b, toA, toB } = await proxiedPair(INIT, cleanup, { deadLinkTimeout: TIMEOUT * 4 })
     const inbox = new Inbox(b)
     const down = downOf(a, 'b')
     // the detector, not a closing socket: the blackholed connection is still open through the
