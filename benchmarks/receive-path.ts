@@ -8,7 +8,8 @@
  * and the CPU per request to a handler that answers at once (the answer queued in a lane, taken
  * out unwritten): what REQUEST_COST weighs a request at in a turn's budget.
  */
-import { encodeKindFrame, FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/wire/framing.ts'
+import { FRAME_BIND, FRAME_CHANNEL, FRAME_HELLO, FRAME_MESSAGE, FRAME_REQUEST } from '../src/wire/frames.ts'
+import { encodeKindFrame } from '../src/wire/encoder.ts'
 import { Lanes } from '../src/queue/lanes.ts'
 import { Receiver, TURN_BUDGET } from '../src/link/receiver.ts'
 import { REQUEST_COST } from '../src/link/frame-reader.ts'

@@ -11,10 +11,9 @@ import { after, before, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { CHANNEL_PROTOCOL } from '../src/constants.ts'
-import {
-  bodyOf, encodeFrame, encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW,
-  FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd
-} from '../src/wire/framing.ts'
+import { FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_FLOW, FRAME_MESSAGE, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, MAX_KIND_1_1, readVarint, varintEnd } from '../src/wire/frames.ts'
+import { encodeFrame, encodeKindFrame } from '../src/wire/encoder.ts'
+import { bodyOf, FrameDecoder } from '../src/wire/decoder.ts'
 import { Receiver, type ReceiverInit } from '../src/link/receiver.ts'
 import type { Inbound } from '../src/link/frame-reader.ts'
 import { Log } from './channel-helpers.ts'

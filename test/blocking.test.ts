@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { CHANNEL_PROTOCOL, PROTOCOL, consensusNet, consensusNetGater, RequestError, type BlockedPeer, type ConsensusNet } from '../src/index.ts'
-import { encodeFrame } from '../src/wire/framing.ts'
+import { encodeFrame } from '../src/wire/encoder.ts'
 import { bounded, Inbox, membershipOf, mesh, nextEvent, plainNode, seq, stopAll, waitUntil, withTimeout } from './helpers.ts'
 import type { PeerId } from '@libp2p/interface'
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FrameDecoder, bodyOf, encodeFrame, encodeKindFrame, headerLength, readVarint, varintEnd, writeHeader, FRAME_CHANNEL, FRAME_MESSAGE, MAX_KIND_1_1 } from '../src/wire/framing.ts'
+import { readVarint, varintEnd, FRAME_CHANNEL, FRAME_MESSAGE, MAX_KIND_1_1 } from '../src/wire/frames.ts'
+import { encodeFrame, encodeKindFrame, headerLength, writeHeader } from '../src/wire/encoder.ts'
+import { FrameDecoder, bodyOf } from '../src/wire/decoder.ts'
 
 function decodeAll (chunks: Uint8Array[], max = 1 << 20): { messages: number[][], ok: boolean, reason?: string, ended: boolean } {
   const messages: number[][] = []

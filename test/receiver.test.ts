@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PROTOCOL, type ConsensusNet } from '../src/index.ts'
-import { encodeFrame } from '../src/wire/framing.ts'
+import { encodeFrame } from '../src/wire/encoder.ts'
 import { Inbox, membershipOf, plainNode, seq, seqOf, startNodes, stopAll, waitUntil, withTimeout } from './helpers.ts'
 import type { Libp2p } from 'libp2p'
 

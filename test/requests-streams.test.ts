@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { INITIAL_STREAM_CREDIT } from '../src/wire/framing.ts'
+import { INITIAL_STREAM_CREDIT } from '../src/wire/frames.ts'
 import { mesh, seq, seqOf, stopAll, str, text, withTimeout } from './helpers.ts'
 import { Calls, aborted, deferred, failure } from './request-helpers.ts'
 import type { ConsensusNet } from '../src/index.ts'

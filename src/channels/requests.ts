@@ -14,10 +14,7 @@
  * does not run while the responder has no credit (the caller is not iterating).
  */
 import { NotStartedError, RequestError, type RequestErrorCode } from '../errors.ts'
-import {
-  ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR,
-  FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY
-} from '../wire/framing.ts'
+import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_REQUEST, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/frames.ts'
 import { CONTROL_LANE } from '../queue/lanes.ts'
 import { Envelope, type Discard, type EnvelopeOwner } from '../queue/envelope.ts'
 import { type Lane } from '../queue/lane.ts'

@@ -13,7 +13,7 @@
  * closes (the requester has failed it already), when the member leaves, or on stop; what the
  * handler returns after that is not sent.
  */
-import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/framing.ts'
+import { ERROR_BUSY, ERROR_DROPPED, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, FRAME_CANCEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_PART, FRAME_RESPONSE, INITIAL_STREAM_CREDIT, EMPTY } from '../wire/frames.ts'
 import { CONTROL_LANE } from '../queue/lanes.ts'
 import { Envelope, type Discard, type EnvelopeOwner } from '../queue/envelope.ts'
 import { MAX_ERROR_MESSAGE_BYTES } from '../link/frame-reader.ts'

@@ -12,7 +12,7 @@ import {
   type ChannelCore, type ChannelOptions, type ChannelStats, type MemberInbound, type Outbox, type ReceivedCounter, type ResolvedChannelOptions, type RouterHost, type SendOptions
 } from './types.ts'
 import { MessageTooLargeError, UnknownNodeError } from '../errors.ts'
-import { ERROR_BUSY } from '../wire/framing.ts'
+import { ERROR_BUSY } from '../wire/frames.ts'
 import { Quota } from './quota.ts'
 import { checkBytes, checkOptions, describeType, setOwn, timerMs } from '../validate.ts'
 import { DEFAULT_PRIORITY } from '../queue/lanes.ts'

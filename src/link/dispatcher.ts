@@ -43,10 +43,9 @@ import { backoffDelay, sleep } from './backoff.ts'
 import type { ReconnectOptions } from '../config.ts'
 import type { Clock, Random } from '../clock.ts'
 import { STABLE_STREAM_MS } from '../constants.ts'
-import {
-  encodeKindFrame, FrameDecoder, writeHeader, FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK,
-  FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, headerLength, readVarint, varintEnd, varintLength, writeFrameHeader
-} from '../wire/framing.ts'
+import { FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, readVarint, varintEnd, varintLength } from '../wire/frames.ts'
+import { encodeKindFrame, writeHeader, headerLength, writeFrameHeader } from '../wire/encoder.ts'
+import { FrameDecoder } from '../wire/decoder.ts'
 import { DEFAULT_CHANNEL, Lanes } from '../queue/lanes.ts'
 import type { Lane, LaneSpec } from '../queue/lane.ts'
 import { Envelope, isMessage, type Item } from '../queue/envelope.ts'

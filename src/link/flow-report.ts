@@ -6,7 +6,8 @@
  * cumulative: while one waits for the stream to drain, the next waits for it, and a peer that
  * grants no window cannot make them pile up here.
  */
-import { encodeKindFrame, FRAME_ACK, FRAME_FLOW, FRAME_HELLO_BACK, headerLength, varintLength, writeFrameHeader } from '../wire/framing.ts'
+import { FRAME_ACK, FRAME_FLOW, FRAME_HELLO_BACK, varintLength } from '../wire/frames.ts'
+import { encodeKindFrame, headerLength, writeFrameHeader } from '../wire/encoder.ts'
 import type { Clock } from '../clock.ts'
 import type { LinkStream } from './transport.ts'
 

@@ -8,10 +8,8 @@
  * `inbound` may be swapped between two frames (a handler may do it while its frame is handed
  * out): the next frame goes to the new one.
  */
-import {
-  bodyOf, EMPTY, FrameDecoder, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_HELLO, FRAME_MESSAGE, FRAME_PART,
-  FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd
-} from '../wire/framing.ts'
+import { EMPTY, FRAME_BIND, FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_END, FRAME_ERROR, FRAME_HELLO, FRAME_MESSAGE, FRAME_PART, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, FRAME_RESPONSE, MAX_ERROR_CODE, MAX_KIND_1_0, MAX_KIND_1_1, readVarint, varintEnd } from '../wire/frames.ts'
+import { bodyOf, FrameDecoder } from '../wire/decoder.ts'
 
 /** What a Receiver hands its frames to. */
 export interface Inbound {

@@ -6,7 +6,7 @@
  * listener queues meanwhile on a more urgent lane may go ahead of an older message, which then
  * waits for the next pass.
  */
-import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from '../wire/framing.ts'
+import { FRAME_CANCEL, FRAME_CHANNEL, FRAME_CREDIT, FRAME_MESSAGE, FRAME_REQUEST } from '../wire/frames.ts'
 import { DEFAULT_CHANNEL, Lanes } from '../queue/lanes.ts'
 import type { Lane, LaneSpec } from '../queue/lane.ts'
 import { Envelope } from '../queue/envelope.ts'

@@ -22,7 +22,7 @@
  */
 import { DETACHED, FrameReader, type Inbound } from './frame-reader.ts'
 import { FlowReport } from './flow-report.ts'
-import type { FrameDecoder } from '../wire/framing.ts'
+import type { FrameDecoder } from '../wire/decoder.ts'
 import { InvalidFrameError } from '../errors.ts'
 import type { ReceiveRate } from './receive-rate.ts'
 import type { Clock, Timer } from '../clock.ts'

@@ -3,7 +3,7 @@
  * request or an answer to one, a control frame) is queued as an Envelope, whose owner hears
  * whether it was written or why not.
  */
-import { FRAME_CHANNEL, FRAME_MESSAGE } from '../wire/framing.ts'
+import { FRAME_CHANNEL, FRAME_MESSAGE } from '../wire/frames.ts'
 
 /** Why an envelope left its lane unwritten. */
 export type Discard =

@@ -11,7 +11,7 @@
  * sees have no gaps. While the unacknowledged messages alone fill the bounds, the lane writes
  * nothing more. Requests and answers in a reliable lane are written once, as in any lane.
  */
-import { EMPTY, FRAME_CHANNEL, varintLength } from '../wire/framing.ts'
+import { EMPTY, FRAME_CHANNEL, varintLength } from '../wire/frames.ts'
 import { Envelope, isMessage, type Discard, type Item } from './envelope.ts'
 import { RingBuffer } from './ring-buffer.ts'
 

@@ -11,7 +11,7 @@
  * Every member has two lanes from the start: the control lane, served first, and the default
  * channel's.
  */
-import { EMPTY } from '../wire/framing.ts'
+import { EMPTY } from '../wire/frames.ts'
 import { Lane, type LaneSpec } from './lane.ts'
 import type { Discard } from './envelope.ts'
 
