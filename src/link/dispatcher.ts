@@ -1,55 +1,37 @@
 /**
  * A Dispatcher keeps one outgoing stream open to one member and writes that member's lanes to it.
+ * `send()` never blocks: it appends to a drop-oldest lane (queue/) and schedules at most one
+ * flush per tick, which packs queued frames into writes of up to `maxWriteBytes`, the most urgent
+ * lanes first (packer.ts): a burst costs one `stream.send()` per ~256 KiB, a lone message on an
+ * idle link is written at once. Backpressure waits on 'drain' (shared/libp2p-v3-notes.md).
  *
- * `send()` never blocks: it appends to a drop-oldest lane (one per channel, bounded in messages
- * and bytes, every drop counted, see lanes.ts) and schedules at most one flush per tick. The flush
- * packs queued frames into writes of up to `maxWriteBytes`, the most urgent lanes first, so a
- * burst costs one `stream.send()` per ~256 KiB while a lone message on an idle link is written at
- * once. A channel's number is bound to its name (a BIND frame) before its first frame on a
- * stream; a member whose stream speaks only 1.0.0 gets the default channel, and every other
- * lane's frames are dropped (counted) as they come up.
+ * On a 1.1.0 stream at most `maxBytesInFlight` bytes are written but not yet reported consumed
+ * (FRAME_FLOW, on the reverse direction: report-reader.ts), so what waits stays in the lanes, where
+ * priorities, keys, deadlines and drop-oldest act; priority-0 lanes may go URGENT_HEADROOM past a
+ * full window. Reports also acknowledge reliable channels (FRAME_ACK): a new stream's first write
+ * starts with our session (FRAME_HELLO) and every unacknowledged message again. A link that
+ * reports nothing while we wait on it for `deadLinkTimeout` is dead: its connection is aborted and
+ * the member redialled; an idle link gets a heartbeat (FRAME_PING) every `deadLinkTimeout /
+ * HEARTBEATS_PER_TIMEOUT`.
  *
- * On a 1.1.0 stream the Dispatcher also keeps at most `maxBytesInFlight` bytes written but not
- * yet reported consumed by the receiver (FRAME_FLOW, on the stream's reverse direction). libp2p's
- * own backpressure lets megabytes pile up in yamux and socket buffers, which are FIFO: bounded
- * here, what waits stays in the lanes, where priorities, keys, deadlines and drop-oldest act.
- * Priority-0 lanes (and control frames) may go URGENT_HEADROOM past a full window, so an urgent
- * message waits behind what is in flight but never for the receiver's next report.
- * The same reports carry acknowledgements of reliable channels (FRAME_ACK): the first write on a
- * new stream starts with this node's session (FRAME_HELLO) and writes every unacknowledged
- * message again first. A link that reports nothing while we wait on it for `deadLinkTimeout` is
- * dead: its whole connection is aborted (a peer that never reports would otherwise collect one
- * connection per timeout) and the member redialled on a new one. An idle link is probed
- * with a heartbeat (FRAME_PING) every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`, so a busy one pays nothing; a new
- * stream writes nothing until it has something to say. Backpressure waits on the stream's 'drain'
- * event (never `onDrain()`, see shared/libp2p-v3-notes.md); meanwhile messages keep queueing.
- *
- * A background loop dials eagerly, trying the member's addresses in turn, notices a lost stream
- * from its 'close' event, and redials with capped exponential backoff and jitter. The backoff is
- * reset by a stream that stayed open STABLE_STREAM_MS, so a peer that accepts and at once resets
- * (it does not count us as a member, say) is retried ever more slowly. A connection with the
- * member opening (it restarted and dialled us, say) ends a backoff wait at once and resets the
- * backoff: the member is back, and our messages to it must not wait out a delay meant for a
- * member that was gone. Messages queued while
- * disconnected are written after the reconnect. Delivery is at-most-once: a message handed to a
- * stream that then dies is lost. On a 1.1.0 stream such losses are counted (`lost`): each write
- * that carried messages is remembered until the receiver's FLOW covers it, and when the stream
- * dies the messages of every write not covered count as lost (a write partly consumed counts
- * whole, so `lost` may include messages that did arrive). A 1.0.0 peer reports nothing: there,
- * nothing is counted.
+ * A background loop dials, trying the member's addresses in turn, and redials a lost stream with
+ * capped exponential backoff and jitter, reset by a stream that stayed open STABLE_STREAM_MS or by
+ * a connection with the member opening (it is back). Delivery is at-most-once; on a 1.1.0 stream
+ * what a dying stream took with it is counted `lost` (write-ledger.ts).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { backoffDelay, sleep } from './backoff.ts'
 import type { ReconnectOptions } from '../config.ts'
 import type { Clock, Random } from '../clock.ts'
 import { STABLE_STREAM_MS } from '../constants.ts'
-import { FRAME_ACK, FRAME_BIND, FRAME_CHANNEL, FRAME_CREDIT, FRAME_ERROR, FRAME_FLOW, FRAME_HELLO, FRAME_HELLO_BACK, FRAME_MESSAGE, FRAME_PING, FRAME_RELIABLE, FRAME_REQUEST, MAX_KIND_REVERSE, readVarint, varintEnd, varintLength } from '../wire/frames.ts'
-import { encodeKindFrame, writeHeader, headerLength, writeFrameHeader } from '../wire/encoder.ts'
-import { FrameDecoder } from '../wire/decoder.ts'
-import { DEFAULT_CHANNEL, Lanes } from '../queue/lanes.ts'
+import { FRAME_HELLO, FRAME_PING } from '../wire/frames.ts'
+import { encodeKindFrame } from '../wire/encoder.ts'
+import { Lanes } from '../queue/lanes.ts'
 import type { Lane, LaneSpec } from '../queue/lane.ts'
-import { Envelope, isMessage, type Item } from '../queue/envelope.ts'
 import type { NodeId } from '../types.ts'
+import { WritePacker } from './packer.ts'
+import { WriteLedger } from './write-ledger.ts'
+import { ReportReader } from './report-reader.ts'
 import { DialSupersededError, type LinkStream, type LinkStreamEvents, type Log } from './transport.ts'
 
 export interface DispatcherInit {
@@ -92,13 +74,6 @@ export interface DispatcherInit {
 /** Bytes the most urgent lanes (priority 0, control) may write past a full window. */
 const URGENT_HEADROOM = 64 * 1024
 
-/**
- * Payloads of at least this many bytes are written by reference, between copied headers, not
- * copied into the write: a copy costs more than the extra piece libp2p then handles (Noise
- * encrypts a list piece by piece), while smaller messages coalesce into one buffer.
- */
-const REF_BYTES = 16 * 1024
-
 const PING = encodeKindFrame(FRAME_PING, -1, -1)
 /** An idle link is probed every `deadLinkTimeout / HEARTBEATS_PER_TIMEOUT`. */
 export const HEARTBEATS_PER_TIMEOUT = 2
@@ -112,6 +87,8 @@ export class Dispatcher {
   reconnects = 0
 
   readonly #init: DispatcherInit
+  readonly #packer = new WritePacker()
+  readonly #ledger = new WriteLedger()
   readonly #clock: Clock
   #addrs: readonly unknown[]
   #stream: LinkStream | undefined
@@ -293,36 +270,25 @@ export class Dispatcher {
 
   /** Writes to `stream` until its 'close' event. */
   async #use (stream: LinkStream): Promise<void> {
-    // the reverse direction: FLOW, ACK and HELLO_BACK only
-    const flow: FrameDecoder = new FrameDecoder(0, (kind, buf, start, end) => {
-      const a = readVarint(buf, start, end)
-      const b = kind === FRAME_ACK && a >= 0 ? readVarint(buf, varintEnd, end) : 0
-      if (a < 0 || b < 0 || varintEnd !== end) {
-        flow.fail('malformed-body')
-      } else if (kind === FRAME_FLOW) {
-        if (a > this.#consumed) {
-          this.#consumed = a
-          this.#progressAt = this.#clock.now()
-        }
-      } else if (kind === FRAME_ACK) {
-        this.lanes.get(a)?.ack(b)
-      } else if (kind === FRAME_HELLO_BACK) {
-        // a restarted receiver never delivered what its predecessor left unacknowledged: it is written again below
-        if (this.#peerSession !== -1 && this.#peerSession !== a) this.#init.log('%s restarted: unacknowledged reliable messages are written again', this.node)
-        this.#peerSession = a
-      } else {
-        flow.fail('unknown-kind')
+    const reports = new ReportReader({
+      flow: total => {
+        if (total <= this.#consumed) return
+        this.#consumed = total
+        this.#progressAt = this.#clock.now()
+      },
+      ack: (channel, seq) => { this.lanes.get(channel)?.ack(seq) },
+      helloBack: session => {
+        // a restarted receiver never delivered what its predecessor left unacknowledged: it is written again
+        if (this.#peerSession !== -1 && this.#peerSession !== session) this.#init.log('%s restarted: unacknowledged reliable messages are written again', this.node)
+        this.#peerSession = session
       }
-    }, MAX_KIND_REVERSE)
+    })
     const onMessage = (evt: LinkStreamEvents['message']): void => {
-      const data = evt.data
-      let ok = true
-      if (data instanceof Uint8Array) ok = flow.push(data) >= 0
-      else for (const chunk of data) ok &&= flow.push(chunk) >= 0
-      if (!ok) stream.abort(flow.error!)
+      const err = reports.push(evt.data)
+      if (err !== undefined) stream.abort(err)
       else if (this.#consumed > this.#written) stream.abort(new Error('the receiver reported more bytes consumed than were written'))
       else {
-        this.#confirm(this.#consumed)
+        this.#ledger.confirm(this.#consumed)
         this.#flush()
       }
     }
@@ -330,7 +296,7 @@ export class Dispatcher {
       stream.addEventListener('close', () => {
         stream.removeEventListener('drain', this.#onDrain)
         stream.removeEventListener('message', onMessage)
-        if (this.#channels) this.#countLost()
+        if (this.#channels) this.#ledger.countLost(this.lanes)
         this.#stream = undefined
         this.#awaitingDrain = false
         this.#init.onDown(this.node)
@@ -412,17 +378,17 @@ export class Dispatcher {
       const inFlight = this.#channels ? this.#written - this.#consumed : 0
       const urgentOnly = inFlight >= this.#init.maxBytesInFlight
       if (urgentOnly && inFlight >= this.#init.maxBytesInFlight + URGENT_HEADROOM) return // FRAME_FLOW resumes
-      const batch = this.#pack(stream, urgentOnly)
+      const batch = this.#packer.pack(this.lanes, stream, this.#channels, this.#helloPending ? this.#hello : undefined, urgentOnly, this.#clock.now(), this.#init.maxWriteBytes)
       // nothing writable: every lane is empty, or waits (a reliable lane on acknowledgements);
       // what is left will be written when an event (send, FLOW, ACK, drain) calls us again
       if (batch === undefined) return
       const ok = this.#send(stream, batch)
       if (ok instanceof Error) {
-        this.#settle(false)
+        this.#ledger.settle(this.#packer, false, false, this.#written)
         stream.abort(ok)
         return
       }
-      this.#settle(true)
+      this.#ledger.settle(this.#packer, true, this.#channels, this.#written)
       if (!ok) {
         this.#awaitingDrain = true
         stream.addEventListener('drain', this.#onDrain, { once: true })
@@ -430,318 +396,4 @@ export class Dispatcher {
       }
     }
   }
-
-  /**
-   * The write being assembled by `#pack`: the bytes framed into the scratch buffer, its frames, and
-   * the payloads written by reference (at least REF_BYTES: not copied) with the scratch offsets
-   * they follow and their total.
-   */
-  #bytes = 0
-  #frames = 0
-  readonly #refs: Uint8Array[] = []
-  readonly #refAt: number[] = []
-  #refBytes = 0
-  /** Lanes the write took plain messages from (their `writing` counts them), and the envelopes it took, with their lanes. */
-  readonly #touched: Lane[] = []
-  readonly #envelopes: Envelope[] = []
-  readonly #envelopeLanes: Lane[] = []
-
-  /**
-   * Frames `lane`'s writable items into the write being assembled (`scratch`), while they fit in
-   * `max` bytes (the first frame always does); false once the write is full. Past a full window
-   * (`urgentOnly`) only priority-0 lanes give.
-   */
-  #take (lane: Lane, stream: LinkStream, urgentOnly: boolean, now: number, max: number): boolean {
-    if (urgentOnly && lane.spec.priority > 0) return true
-    const spec = lane.spec
-    if (!this.#channels && spec.channel !== DEFAULT_CHANNEL) {
-      this.#unsupported(lane, now)
-      return true
-    }
-    const reliable = spec.reliable
-    let buf = scratch
-    for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
-      const bind = lane.boundOn !== stream && spec.channel > 0
-      let payloadLength: number
-      let size: number
-      if (item instanceof Uint8Array) {
-        payloadLength = item.byteLength
-        size = headerLength(payloadLength, lane.fieldBytes) + payloadLength
-      } else {
-        payloadLength = item.data.byteLength
-        size = frameBytes(lane, item)
-      }
-      // at most: a reliable message's number adds up to 7 bytes, and 1 to its length prefix
-      if (reliable) size += 8
-      if (bind) size += bindBytes(lane)
-      if (this.#frames > 0 && this.#bytes + this.#refBytes + size > max) return false
-      const taken = lane.shift()
-      lane.took = true
-      let offset = this.#bytes
-      // written by reference, not copied into the scratch buffer (nor is one larger than a write)
-      const byRef = payloadLength >= REF_BYTES || payloadLength >= max
-      const copied = offset + size - (byRef ? payloadLength : 0)
-      if (copied > buf.byteLength) buf = growScratch(copied)
-      if (bind) {
-        lane.boundOn = stream
-        const name = spec.nameBytes
-        offset = writeFrameHeader(buf, offset, FRAME_BIND, spec.channel, -1, varintLength(spec.channel), name.byteLength)
-        buf.set(name, offset)
-        offset += name.byteLength
-      }
-      // a reliable lane hands a keyed message out as its bytes, numbered (lane.seq)
-      const plain = taken instanceof Uint8Array
-      let payload: Uint8Array
-      if (plain && lane.seq < 0) {
-        // a plain message, by far the most common: its header without the general shape
-        payload = taken
-        offset = spec.channel === DEFAULT_CHANNEL
-          ? writeHeader(buf, offset, payload.byteLength)
-          : writeFrameHeader(buf, offset, FRAME_CHANNEL, spec.channel, -1, lane.fieldBytes, payload.byteLength)
-      } else {
-        payload = shapeOf(lane, taken, lane.seq)
-        offset = writeFrameHeader(buf, offset, shape.kind, shape.a, shape.b, shape.fields, payload.byteLength)
-      }
-      if (!plain) {
-        this.#envelopes.push(taken)
-        this.#envelopeLanes.push(lane)
-      } else if (lane.writing++ === 0) {
-        this.#touched.push(lane)
-      }
-      this.#frames++
-      if (byRef) {
-        this.#bytes = offset
-        this.#refs.push(payload)
-        this.#refAt.push(offset)
-        this.#refBytes += payloadLength
-        continue
-      }
-      buf.set(payload, offset)
-      this.#bytes = offset + payload.byteLength
-    }
-    return true
-  }
-
-  /** A 1.0.0 stream has only the default channel: `lane`'s items are dropped, counted, as they come up. */
-  #unsupported (lane: Lane, now: number): void {
-    for (let item = lane.peek(now); item !== undefined; item = lane.peek(now)) {
-      lane.shift()
-      if (lane.seq >= 0) lane.ack(lane.seq) // a reliable lane forgets it too: it will never be written
-      lane.dropped++
-      if (item instanceof Envelope) item.owner?.discarded(item, 'unsupported')
-    }
-  }
-
-  /**
-   * `lost`, on a 1.1.0 stream: the writes that carried messages of lanes that are not reliable and
-   * that the receiver has not reported consumed, oldest first from `#writeHead`: where each ends
-   * in the stream and how many lanes it carried messages of; per such lane, from `#markHead`, the
-   * lane and its `onStream` after that write (which becomes its `confirmed` once FLOW covers the
-   * write). Per write, not per message; as many writes as are in flight.
-   */
-  readonly #writeEnd: number[] = []
-  readonly #writeLanes: number[] = []
-  #writeHead = 0
-  readonly #markLane: Lane[] = []
-  readonly #markCount: number[] = []
-  #markHead = 0
-
-  /** Counts the write just made (or refused) and tells envelope owners; on a 1.1.0 stream remembers what it carried until FLOW covers it. */
-  #settle (written: boolean): void {
-    const track = written && this.#channels
-    const marks = this.#markLane.length
-    for (const lane of this.#touched) {
-      if (written) {
-        lane.sent += lane.writing
-        if (track && !lane.spec.reliable) this.#carried(lane, lane.writing, marks)
-      } else if (!lane.spec.reliable) {
-        lane.dropped += lane.writing // a reliable message stays unacknowledged: written again on the next stream
-      }
-      lane.writing = 0
-    }
-    const envelopes = this.#envelopes
-    for (let i = 0; i < envelopes.length; i++) {
-      const e = envelopes[i]
-      const lane = this.#envelopeLanes[i]
-      if (written) {
-        lane.sent++
-        if (track && !lane.spec.reliable && isMessage(e)) this.#carried(lane, 1, marks)
-        e.owner?.written?.(e)
-      } else {
-        lane.dropped++
-        e.owner?.discarded(e, 'lost')
-      }
-    }
-    this.#touched.length = 0
-    envelopes.length = 0
-    this.#envelopeLanes.length = 0
-    const lanes = this.#markLane
-    if (lanes.length > marks) {
-      for (let i = marks; i < lanes.length; i++) this.#markCount.push(lanes[i].onStream)
-      this.#writeEnd.push(this.#written)
-      this.#writeLanes.push(lanes.length - marks)
-    }
-  }
-
-  /** The write being settled carried `n` messages of `lane` (entries of this write start at `from`). */
-  #carried (lane: Lane, n: number, from: number): void {
-    lane.onStream += n
-    const lanes = this.#markLane
-    for (let i = from; i < lanes.length; i++) if (lanes[i] === lane) return
-    lanes.push(lane)
-  }
-
-  /** The receiver reported `consumed` bytes: the writes that end within them are confirmed. */
-  #confirm (consumed: number): void {
-    const ends = this.#writeEnd
-    let w = this.#writeHead
-    if (w === ends.length || ends[w] > consumed) return
-    const counts = this.#writeLanes
-    const lanes = this.#markLane
-    const marks = this.#markCount
-    let m = this.#markHead
-    do {
-      for (let k = counts[w]; k > 0; k--, m++) lanes[m].confirmed = marks[m]
-      w++
-    } while (w < ends.length && ends[w] <= consumed)
-    if (w === ends.length) {
-      this.#forgetWrites()
-      return
-    }
-    this.#writeHead = w
-    this.#markHead = m
-    // a receiver that always lags keeps some writes unconfirmed: drop the confirmed ones now and then
-    if (w >= 1024 && w * 2 >= ends.length) {
-      ends.splice(0, w)
-      counts.splice(0, w)
-      lanes.splice(0, m)
-      marks.splice(0, m)
-      this.#writeHead = 0
-      this.#markHead = 0
-    }
-  }
-
-  /** The stream died: the messages of every write its receiver did not report consumed are lost (a write partly consumed counts whole). */
-  #countLost (): void {
-    for (const lane of this.lanes.ordered) {
-      lane.lost += lane.onStream - lane.confirmed
-      lane.onStream = 0
-      lane.confirmed = 0
-    }
-    this.#forgetWrites()
-  }
-
-  #forgetWrites (): void {
-    this.#writeEnd.length = 0
-    this.#writeLanes.length = 0
-    this.#markLane.length = 0
-    this.#markCount.length = 0
-    this.#writeHead = 0
-    this.#markHead = 0
-  }
-
-  /**
-   * Takes frames for one write of up to `maxWriteBytes` (at least one frame) from the lanes, in
-   * order of priority after any starved lane, framing them straight into the shared scratch
-   * buffer; returns a copy of what was framed (with payloads of REF_BYTES or more in place,
-   * uncopied: then a list), or undefined if nothing writable was queued.
-   */
-  #pack (stream: LinkStream, urgentOnly: boolean): Uint8Array | Uint8ArrayList | undefined {
-    const max = this.#init.maxWriteBytes
-    const now = this.#clock.now()
-    const lanes = this.lanes
-    this.#frames = 0
-    this.#refBytes = 0
-    // a new stream's first write starts with our session
-    const hello = this.#helloPending ? this.#hello : undefined
-    if (hello !== undefined) scratch.set(hello)
-    this.#bytes = hello?.byteLength ?? 0
-    const starved = lanes.starved()
-    if (starved === undefined || this.#take(starved, stream, urgentOnly, now, max)) {
-      for (const lane of lanes.ordered) if (lane !== starved && !this.#take(lane, stream, urgentOnly, now, max)) break
-    }
-    lanes.written()
-    if (this.#frames === 0) return undefined
-    const head = scratch.slice(0, this.#bytes)
-    const refs = this.#refs
-    if (refs.length === 0) return head
-    // headers (and small payloads) from the copy, large payloads as they are, in frame order
-    const write = new Uint8ArrayList()
-    let at = 0
-    for (let i = 0; i < refs.length; i++) {
-      const to = this.#refAt[i]
-      if (to > at) write.append(head.subarray(at, to))
-      write.append(refs[i])
-      at = to
-    }
-    if (at < head.byteLength) write.append(head.subarray(at))
-    refs.length = 0
-    this.#refAt.length = 0
-    return write
-  }
-}
-
-/**
- * Writes are framed here, then copied out at their exact size (a copy of a few hundred KiB of
- * small messages costs less than keeping a list of what was taken and framing it in a second
- * pass; large payloads are not copied in at all, see REF_BYTES). Shared by every Dispatcher: a
- * write is assembled synchronously, start to end.
- */
-let scratch: Uint8Array = new Uint8Array(64 * 1024)
-
-/** Makes the scratch buffer hold at least `bytes`, keeping what it holds. */
-function growScratch (bytes: number): Uint8Array {
-  const next = new Uint8Array(Math.max(bytes, scratch.byteLength * 2))
-  next.set(scratch)
-  scratch = next
-  return next
-}
-
-/** The frame of one queued item: kind, its leading uvarint fields (-1: none) and their bytes. */
-const shape = { kind: 0, a: -1, b: -1, fields: 0 }
-
-/** Sets `shape` for `item` queued on `lane` (a reliable message numbered `seq`, else -1); returns its payload. */
-function shapeOf (lane: Lane, item: Item, seq: number): Uint8Array {
-  const channel = lane.spec.channel
-  let kind: number
-  let a = -1
-  let b = -1
-  let payload: Uint8Array
-  if (seq >= 0) {
-    payload = item as Uint8Array
-    kind = FRAME_RELIABLE
-    a = channel
-    b = seq
-  } else if (item instanceof Uint8Array) {
-    payload = item
-    kind = channel === DEFAULT_CHANNEL ? FRAME_MESSAGE : FRAME_CHANNEL
-  } else {
-    payload = item.data
-    kind = item.kind
-    if (kind === FRAME_MESSAGE || kind === FRAME_CHANNEL) {
-      kind = channel === DEFAULT_CHANNEL ? FRAME_MESSAGE : FRAME_CHANNEL
-    } else if (kind === FRAME_REQUEST) {
-      a = channel
-      b = item.id
-    } else {
-      a = item.id
-      if (kind === FRAME_ERROR || kind === FRAME_CREDIT) b = item.n
-    }
-  }
-  if (kind === FRAME_CHANNEL) a = channel
-  shape.kind = kind
-  shape.a = a
-  shape.b = b
-  shape.fields = (a >= 0 ? varintLength(a) : 0) + (b >= 0 ? varintLength(b) : 0)
-  return payload
-}
-
-/** Bytes of the frame of an envelope (its header and payload), without a reliable number. */
-function frameBytes (lane: Lane, item: Envelope): number {
-  const payload = shapeOf(lane, item, -1)
-  return headerLength(payload.byteLength, shape.fields) + payload.byteLength
-}
-
-function bindBytes (lane: Lane): number {
-  return headerLength(lane.spec.nameBytes.byteLength, varintLength(lane.spec.channel)) + lane.spec.nameBytes.byteLength
 }
