@@ -1,11 +1,12 @@
 /**
  * Link shaping in virtual time, measured exactly: latency per direction, jitter within its bounds
- * and never reordering a connection, bandwidth serialised per direction across connections, the
- * trace and the stats, shapes changed on the fly.
+ * and never reordering a connection, bandwidth serialised per direction across connections, a
+ * large write delivered frame by frame, the trace and the stats, shapes changed on the fly.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { bytes, open, probes } from './helpers.ts'
+import { MAX_FRAME_BYTES } from '../../src/testing/sim/connection.ts'
 import type { TraceEvent } from '../../src/testing/index.ts'
 
 describe('simulated links', () => {
@@ -54,6 +55,29 @@ describe('simulated links', () => {
     a.send(bytes(250, 3))
     await sim.run({ for: 5_000 })
     assert.deepEqual(sim.net('n1').received.map(r => [r.data[0], r.at - t0]), [[1, 510], [2, 1_010], [3, 1_260]])
+  })
+
+  it('a write larger than a yamux frame arrives frame by frame, each when its own transmission ends', async () => {
+    const trace: TraceEvent[] = []
+    const frame = MAX_FRAME_BYTES
+    const sim = probes({ nodes: 2, seed: 1, link: { latency: 10, bandwidth: frame }, trace: event => { trace.push(event) } }) // a frame a second
+    const stream = await open(sim, 'n0', 'n1')
+    trace.length = 0
+    const t0 = sim.now
+    stream.send(bytes(2.5 * frame, 1))
+    stream.send(bytes(frame / 4, 2)) // smaller than a frame: one chunk, as before
+    await sim.run({ for: 5_000 })
+    assert.deepEqual(sim.net('n1').received.map(r => [r.data[0], r.data.byteLength, r.at - t0]), [
+      [1, frame, 1_010], [1, frame, 2_010], [1, frame / 2, 2_510], [2, frame / 4, 2_760]
+    ])
+    assert.deepEqual(trace.map(e => e.bytes), [frame, frame, frame / 2, frame / 4])
+
+    const unbounded = probes({ nodes: 2, seed: 1, link: { latency: 10 } })
+    const fast = await open(unbounded, 'n0', 'n1')
+    const t1 = unbounded.now
+    fast.send(bytes(frame + 1, 3))
+    await unbounded.run({ for: 100 })
+    assert.deepEqual(unbounded.net('n1').received.map(r => [r.data.byteLength, r.at - t1]), [[frame, 10], [1, 10]])
   })
 
   it('stats count what is delivered, in flight and held, and the open connections', async () => {

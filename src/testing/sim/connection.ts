@@ -3,14 +3,27 @@
  * streams in one FIFO order, as a muxed TCP connection does. A stream is opened by proposing
  * protocols: the proposal travels to the other end, which picks the first it handles (or refuses,
  * like libp2p's "protocol selection failed"), creates its end, answers, and hands the stream to its
- * node; the opener's end exists once the answer is back, one round trip later. An end may abort
- * the whole connection: its streams end at once, and a RST travels behind what is in flight, to
- * reset the other end's streams when it arrives. A cut resets both ends at once.
+ * node; the opener's end exists once the answer is back, one round trip later. A stream's bytes
+ * travel as yamux carries them, in frames of at most MAX_FRAME_BYTES, each delivered when its own
+ * transmission ends: a large write on a slow link arrives frame by frame. An end may abort the
+ * whole connection: its streams end at once, what it has not put on the wire is discarded (as
+ * TCP's abort does), and a RST follows what is on the wire, to reset the other end's streams
+ * when it arrives. A stream's reset discards what the stream sent that has not started
+ * transmission, at each end (at the other once the RST arrives). A cut resets both ends at once.
  */
 import { namedError, SimStream, type StreamCarrier, type StreamFrame } from './stream.ts'
 import { Pipe, type Direction, type PipeInit } from './link.ts'
 import type { TraceEvent } from '../links.ts'
 import type { Scheduler } from './scheduler.ts'
+
+/**
+ * The largest yamux data frame: @chainsafe/libp2p-yamux (8.0.1) puts at most its stream's send
+ * window less the 12-byte frame header in a frame, and a window starts at 256 KiB (it grows only
+ * where the receiver keeps up with a fast link). Its config's `maxMessageSize` (64 KiB) is
+ * validated but never applied. The receiving muxer hands a frame to its stream only once all of
+ * it has arrived.
+ */
+export const MAX_FRAME_BYTES = 256 * 1024 - 12
 
 /** What travels on one direction of a connection. */
 type Frame =
@@ -132,7 +145,19 @@ export class ConnectionEnd implements StreamCarrier {
   }
 
   send (stream: SimStream, frame: StreamFrame): boolean {
-    return this.out.write({ kind: 'stream', id: stream.id, frame }, frame.kind === 'data' ? frame.data.byteLength : 0)
+    const id = stream.id
+    if (frame.kind !== 'data') {
+      if (frame.kind === 'rst') this.out.discard(f => f.kind === 'stream' && f.id === id)
+      return this.out.write({ kind: 'stream', id, frame }, 0)
+    }
+    const data = frame.data
+    if (data.byteLength <= MAX_FRAME_BYTES) return this.out.write({ kind: 'stream', id, frame }, data.byteLength)
+    let ok = true
+    for (let offset = 0; offset < data.byteLength; offset += MAX_FRAME_BYTES) {
+      const piece = data.subarray(offset, offset + MAX_FRAME_BYTES)
+      ok = this.out.write({ kind: 'stream', id, frame: { kind: 'data', data: piece } }, piece.byteLength)
+    }
+    return ok
   }
 
   detach (stream: SimStream): void {
@@ -143,11 +168,11 @@ export class ConnectionEnd implements StreamCarrier {
     this.node.report(err)
   }
 
-  /** This node aborts the connection: its streams end now (silently for a crashed node), a RST follows what is in flight. */
+  /** This node aborts the connection: its streams end now (silently for a crashed node); what is not on the wire is lost, a RST follows the rest. */
   abort (err: Error, silent = false): void {
     if (this.closed) return
     this.other.out.kill() // what travels to us is lost
-    this.out.write({ kind: 'reset' }, 0)
+    this.out.abort({ kind: 'reset' })
     this.#close(err, stream => { if (!silent) stream.onConnectionAbort(err) })
   }
 
@@ -165,7 +190,10 @@ export class ConnectionEnd implements StreamCarrier {
         const inner = frame.frame
         if (inner.kind === 'data') stream.onData(inner.data)
         else if (inner.kind === 'fin') stream.onRemoteCloseWrite()
-        else stream.onReset(namedError('StreamResetError', `the stream was reset by ${this.peer}`))
+        else {
+          this.out.discard(f => f.kind === 'stream' && f.id === frame.id) // libp2p sends nothing more of a reset stream
+          stream.onReset(namedError('StreamResetError', `the stream was reset by ${this.peer}`))
+        }
         return
       }
       case 'open': this.#onOpen(frame.id, frame.protocols); return

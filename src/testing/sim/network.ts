@@ -16,8 +16,9 @@
  *   two nodes of different groups, and new connections between them refused until heal/healAll.
  * - blackhole: nothing is delivered and nothing closes (not even a RST sent meanwhile); what was
  *   sent is held and released in order on heal.
- * - a node that crashes resets each of its connections from its side: its peers see the reset
- *   after the link's delay, unless the link holds it; what travels to it is lost.
+ * - a node that crashes resets each of its connections from its side: what it had not put on the
+ *   wire is lost, its peers see the reset after the link's delay, unless the link holds it; what
+ *   travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
 import { validShape, type LinkShape, type TraceEvent } from '../links.ts'

@@ -5,8 +5,9 @@
  * - `send` hands the bytes to the connection at once (by reference: do not modify a buffer after
  *   sending it) and returns false while the connection's send buffer is full (bytes sent but not
  *   yet delivered, see link.ts); later sends return false too until 'drain'.
- * - Bytes arrive as 'message' events, one per chunk sent, in order. A paused stream, or one with
- *   no 'message' listener yet, holds them; `resume` (or adding a listener, in a microtask) hands
+ * - Bytes arrive as 'message' events, one per chunk sent (a chunk larger than a yamux frame as
+ *   one per frame, see connection.ts), in order. A paused stream, or one with no 'message'
+ *   listener yet, holds them; `resume` (or adding a listener, in a microtask) hands
  *   over everything held as one event (a Uint8ArrayList when several chunks were held), as
  *   libp2p does. More than `maxReadBufferLength` held: the stream is aborted with an error named
  *   'StreamBufferError', and the writer sees it reset.
@@ -14,10 +15,12 @@
  *   sees 'remoteCloseWrite' (then 'end' once it has read everything). `close()` resolves when the
  *   FIN is sent, not when it arrives; the stream's 'close' (status 'closed') comes once both
  *   sides have closed their writing side.
- * - `abort(err)`: status 'aborted', 'end', a RST to the remote, then 'close' with `err` and
- *   `local: true`. The remote, when the RST arrives: status 'reset', what it held is dropped,
- *   'end', then 'close' with an error named 'StreamResetError' and `local: false`. A connection
- *   reset (cut, crash, the remote aborting the connection) ends its streams the same way.
+ * - `abort(err)`: status 'aborted', 'end', a RST to the remote (what the stream sent that has not
+ *   started transmission is discarded, as libp2p drops its unsent buffer), then 'close' with `err`
+ *   and `local: true`. The remote, when the RST arrives: status 'reset', what it held is dropped,
+ *   and so is what it sent that has not started transmission, 'end', then 'close' with an error
+ *   named 'StreamResetError' and `local: false`. A connection reset (cut, crash, the remote
+ *   aborting the connection) ends its streams the same way.
  * - `status` 'open' -> 'closed' | 'aborted' | 'reset'; `writeStatus` 'writable' -> 'closing'
  *   (waiting for drain in `close`) -> 'closed'; `readStatus` 'readable' <-> 'paused' -> 'closed'.
  *   `send` on a stream that is not writable, and `pause`/`resume` on one closed for reading,
