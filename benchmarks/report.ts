@@ -80,7 +80,7 @@ function paramText (p: Params): string {
 
 interface Table { title: string, header: string[], rows: string[][] }
 
-const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority', 'reliable', 'resolver', 'chaos', 'hostile']
+const ORDER = ['link', 'latency', 'broadcast', 'memory', 'scale', 'isolation', 'reqresp', 'priority', 'reliable', 'resolver', 'chaos', 'hostile', 'sim']
 
 function tables (results: Results): Table[] {
   const figures = results.figures()
