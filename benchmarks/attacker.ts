@@ -3,7 +3,7 @@
  * (a raw libp2p node, test/hostile/hostile-peer.ts, that the victim counts as a member and that
  * reads the victim's stream to it honestly), and fresh identities for the non-member flood. Each
  * attack runs for a given time with the bytes of test/hostile/attacks.ts and reports what it
- * wrote and got back. Nothing here imports the library: the attacker speaks the README's wire.
+ * wrote and got back. Nothing here imports the library: the attacker speaks the wire of docs/wire.md.
  */
 import { HostilePeer, type AttackStream } from '../test/hostile/hostile-peer.ts'
 import { bindings, MESSAGES, reliableNames, NAMES_PER_STREAM, requests, REQUESTS_PER_WRITE } from '../test/hostile/attacks.ts'

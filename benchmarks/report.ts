@@ -148,7 +148,7 @@ const METHOD = `How it is measured (benchmarks/, one concept per file):
 - Hostile: a victim with small bounds (64 KiB messages, 1 MiB send buffers, 8 tentative peers of 256 KiB), an honest member asking it 256 B requests at 200/s, and an attacker speaking the README's wire from a raw libp2p node (\`benchmarks/attacker.ts\`), each in its own process. Each round runs a trial with no attack and one under each attack, in rotating order; the attack starts 0.5 s before the honest requests. Ratios are the honest p99 (p50) under an attack over the same round's with no attack; a failed request counts at its 5 s timeout. The victim's RSS growth is its peak during the trial minus its RSS after GC before it, held against the worst-case bound its options give (\`test/hostile/scene.ts\`).
 - "event-loop delay" (\`monitorEventLoopDelay\`, 1 ms resolution) and "GC pause" (\`PerformanceObserver\` 'gc' entries) are recorded in each process over a trial: time a message waits for a busy event loop or a GC pause is not spent in the library's queues, and no priority can shorten it.`
 
-/** Contender names as the README reads them. */
+/** Contender names as docs/performance.md reads them. */
 function legend (): string {
   return Object.entries(CONTENDERS).map(([k, v]) => `- \`${k}\`: ${v}`).join('\n')
 }

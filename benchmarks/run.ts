@@ -101,7 +101,7 @@ async function main (): Promise<void> {
   progress.end()
   const seconds = (Date.now() - started) / 1000
   // a run of every scenario writes latest.*; a run of some writes latest-<names>.*, so that trying
-  // one scenario does not overwrite the figures the README shows
+  // one scenario does not overwrite the figures README.md and docs/performance.md quote
   const base = chosen.length === SCENARIOS.length ? 'latest' : `latest-${chosen.map(s => s.name).join('-')}`
   const report = await writeReports(outDir, base, results, { profile: profile.name, scenarios: chosen.map(s => s.name), seconds })
   console.log(formatTable(results))

@@ -1,12 +1,12 @@
 /**
  * Defaults, chosen for a validator set of tens to a few hundred members exchanging messages of
  * up to a few MiB (votes, proposals with blocks). Every bound is per member or per tentative
- * peer, so the worst-case memory is a product the README spells out.
+ * peer, so the worst-case memory is a product docs/guarantees.md spells out ("Worst-case memory").
  */
 
 /** Version 1.0.0: the default channel only. */
 export const PROTOCOL = '/consensus-net/1.0.0'
-/** Version 1.1.0: channels, requests and their answers (README, "Wire format"). */
+/** Version 1.1.0: channels, requests and their answers (docs/wire.md). */
 export const CHANNEL_PROTOCOL = '/consensus-net/1.1.0'
 
 /** Messages queued per member before the oldest is dropped. */
@@ -31,7 +31,7 @@ export const RECONNECT_JITTER = 0.2
 export const STABLE_STREAM_MS = 1_000
 /**
  * Of two members, the one with the higher peer ID waits this long for the other's connection
- * (quiet: no connection opened on the node meanwhile) before it dials itself (dial-order.ts).
+ * (quiet: no connection opened on the node meanwhile) before it dials itself (libp2p/dial-order.ts).
  */
 export const DIAL_GRACE = 1_000
 /** A dial, protocol negotiation included, that takes longer fails (and is retried with backoff). */
@@ -50,11 +50,11 @@ export const MAX_WRITE_BYTES = 256 * 1024
  */
 export const MAX_BYTES_IN_FLIGHT = 1024 * 1024
 
-/** A 1.1.0 link that reports nothing consumed for this long while we wait on it is dead (README, "dead links"). */
+/** A 1.1.0 link that reports nothing consumed for this long while we wait on it is dead (docs/guarantees.md, "Dead links"). */
 export const DEAD_LINK_TIMEOUT = 5_000
 
 /**
- * What libp2p holds of a paused inbound stream (receiver.ts pauses a stream while its bytes wait
+ * What libp2p holds of a paused inbound stream (link/receiver.ts pauses a stream while its bytes wait
  * their turn) before it resets it: libp2p's own default, kept for peers that are not members. A
  * member's stream may hold a whole yamux window (16 MiB) and a write: whatever its writer's own
  * window (FLOW) or none (1.0.0), the muxer's holds it, so an honest member is never reset.

@@ -52,7 +52,7 @@ export class NotStartedError extends Error {
   }
 }
 
-/** Why an inbound stream was reset: it broke the wire format (see README, "Wire format"). */
+/** Why an inbound stream was reset: it broke the wire format (see docs/wire.md, "Violations"). */
 export class InvalidFrameError extends Error {
   static override readonly name = 'InvalidFrameError'
   override readonly name = 'InvalidFrameError'

@@ -1,4 +1,4 @@
-/** The resolver's Cache (cache.ts) on a fake clock: LRU order, the entry and byte bounds (keys counted), ttl and negativeTtl. */
+/** The resolver's Cache (src/resolver/cache.ts) on a fake clock: LRU order, the entry and byte bounds (keys counted), ttl and negativeTtl. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Cache, CACHE_MAX_BYTES, CACHE_MAX_ENTRIES, CACHE_NEGATIVE_TTL, CACHE_TTL, MISSING, type CacheOptions } from '../src/resolver/cache.ts'

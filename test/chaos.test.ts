@@ -4,7 +4,7 @@
  * of cuts, blackholes, partitions and crash+restarts runs; then everything heals and settles.
  *
  * Replay a failing schedule with `CHAOS_SEED=<n>` (printed with every failure). The seed replays
- * the fault schedule, not the exact interleaving (see the testing network's README section).
+ * the fault schedule, not the exact interleaving (docs/testing.md, "Seeds: what they replay").
  * `CHAOS_TRACE=1` prints each fault to stderr as it happens.
  *
  * What is checked, per ordered pair (sender s, receiver r) and sender incarnation (a crash and
@@ -13,7 +13,7 @@
  *
  * - reliable channel, within one receiver incarnation: strictly increasing (no duplicates, in order).
  * - reliable channel, across a restart of r: what the new receiver process gets first may repeat
- *   the old process's last deliveries (delivered, not yet acknowledged: README, exactly-once per
+ *   the old process's last deliveries (delivered, not yet acknowledged: docs/guarantees.md, exactly-once per
  *   pair of process lifetimes), but only as a prefix of its deliveries, and only messages the old
  *   process did deliver; after that prefix, strictly above anything delivered before. Nothing is
  *   lost across the restart either: the union over r's incarnations enters the count below.

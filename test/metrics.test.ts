@@ -22,7 +22,7 @@ function parse (exposition: string): Map<string, number> {
 }
 
 async function scrape (): Promise<Map<string, number>> {
-  // a reading is reused until the next turn of the event loop (one per scrape, see metrics.ts):
+  // a reading is reused until the next turn of the event loop (one per scrape, see src/libp2p/metrics.ts):
   // let that turn pass, or a scrape right after another reads the stats of before
   await new Promise(resolve => setImmediate(resolve))
   return parse(await register.metrics())

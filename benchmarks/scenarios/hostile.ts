@@ -1,13 +1,13 @@
 /**
  * Scenario 12, hostile: three processes, a victim (this project, the small bounds of the hostile
  * tests), an honest member that asks it 256 B requests at a fixed rate (answered with 256 B), and
- * an attacker (benchmarks/attacker.ts: a raw libp2p node speaking the README's wire, a member of
+ * an attacker (benchmarks/attacker.ts: a raw libp2p node speaking the wire of docs/wire.md, a member of
  * the victim, plus fresh identities for the non-member flood). Each round runs a trial with no
  * attack and one under each attack, in an order that rotates round by round; the honest member's
  * round-trip p50 and p99 under each attack are divided by the same round's figures with no attack.
  * A request that fails counts at its timeout, so a p99 cannot improve by failing. The victim's RSS
  * is sampled every 10 ms; its growth over a trial is held against the bound its options give (the
- * README's worst-case formula, as test/hostile/scene.ts computes it for the tests). One victim
+ * worst-case formula of docs/guarantees.md, as test/hostile/scene.ts computes it for the tests). One victim
  * serves every trial: pages V8 kept from an earlier trial absorb part of a later one's growth, so
  * the growth may understate, never overstate.
  */

@@ -12,12 +12,12 @@
  * ACK) is its FlowReport's (flow-report.ts).
  *
  * A stream is processed in slices: at most TURN_BUDGET worth of frames per turn of the event loop
- * (framing.ts `budget`), then it yields, so that one peer flooding valid frames cannot stall the
- * others. What waits its turn is kept here and the stream is paused meanwhile: libp2p stops
- * granting the peer window and holds what is already on its way (at most its read buffer, which
- * the owner sets; libp2p resets a stream whose peer overflows it). The consumed bytes reported
- * back (FLOW) are those processed, so an honest writer slows down to what this node takes; a
- * receive rate, if the owner sets one, keeps the stream paused while it is in debt. Once the
+ * (the decoder's `budget`, wire/decoder.ts), then it yields, so that one peer flooding valid frames
+ * cannot stall the others. What waits its turn is kept here and the stream is paused meanwhile:
+ * libp2p stops granting the peer window and holds what is already on its way (at most its read
+ * buffer, which the owner sets; libp2p resets a stream whose peer overflows it). The consumed bytes
+ * reported back (FLOW) are those processed, so an honest writer slows down to what this node takes;
+ * a receive rate, if the owner sets one, keeps the stream paused while it is in debt. Once the
  * stream closes nothing more is decoded.
  */
 import { DETACHED, FrameReader, type Inbound } from './frame-reader.ts'
@@ -50,7 +50,7 @@ export interface ReceiverInit {
 }
 
 /**
- * What one stream may process per turn of the event loop (framing.ts `budget`: 1 per frame, plus
+ * What one stream may process per turn of the event loop (the decoder's `budget`: 1 per frame, plus
  * 1 per KiB): 1,024 small frames, or about 1 MiB of large ones; a frame is never split.
  */
 export const TURN_BUDGET = 1024
@@ -67,7 +67,7 @@ export class Receiver {
   readonly #report: FlowReport
   readonly #init: ReceiverInit
   readonly #clock: Clock
-  /** A turn is under way: `#tick` runs at its end (setImmediate), refills the budget and reports. */
+  /** A turn is under way: `#tick` runs at its end (`clock.soon`), refills the budget and reports. */
   #turn = false
   /** What this stream may process per turn, and the rate it is read at (`limit`). */
   #turnBudget = TURN_BUDGET

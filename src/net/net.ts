@@ -1,6 +1,6 @@
 /**
  * Net: a consensus engine's network, on any transport and any clock. It owns the membership
- * (the member table, peer-table.ts), the channels and requests (the Router) and the blocklist,
+ * (the member table, peers/peer-table.ts), the channels and requests (the Router) and the blocklist,
  * and reaches the network only through a `Transport` (link/transport.ts) and time only through
  * a `Clock` (clock.ts): on libp2p it is the `ConsensusNet` service (libp2p/service.ts), in a
  * simulation a node of `createSimulation` (testing/sim/), the same code either way.
@@ -208,7 +208,7 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
 
   /**
    * A Resolver named `name`: fetch by key from the members, with de-duplication, a cache and a
-   * negative cache (resolver.ts). It opens and serves the channel `name`; one resolver per name.
+   * negative cache (resolver/resolver.ts). It opens and serves the channel `name`; one resolver per name.
    */
   resolver (name: string, options: ResolverOptions): Resolver {
     this.#assertStarted()
@@ -317,7 +317,7 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
     throw new RangeError(`${call}(): "${who}" is neither a member's node ID nor a peer ID`)
   }
 
-  /** A peer was blocked: cut it off (blocklist.ts decides who, this what it means). */
+  /** A peer was blocked: cut it off (peers/blocklist.ts decides who, this what it means). */
   readonly #enforceBlock = (peer: string, until: number | undefined, reason: BlockReason): void => {
     this.#table.cutOff(peer)
     this.#transport.abortPeer(peer, new Error('blocked'))

@@ -21,7 +21,7 @@ export interface EnvelopeOwner {
 }
 
 export class Envelope {
-  /** A FRAME_* kind of framing.ts; plain messages with a key or deadline use FRAME_CHANNEL (FRAME_MESSAGE on the default channel). */
+  /** A FRAME_* kind of wire/frames.ts; plain messages with a key or deadline use FRAME_CHANNEL (FRAME_MESSAGE on the default channel). */
   readonly kind: number
   data: Uint8Array
   /** Request id, or -1. */

@@ -6,7 +6,7 @@
  */
 import { KIND, concat, encode, uvarint } from './wire.ts'
 
-/** The longest channel name (README: 1-64 bytes of UTF-8). */
+/** The longest channel name (docs/wire.md: 1-64 bytes of UTF-8). */
 const NAME_BYTES = 64
 const utf8 = new TextEncoder()
 

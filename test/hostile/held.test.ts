@@ -12,7 +12,7 @@ import { HostilePeer } from './hostile-peer.ts'
 import { concat, encode, KIND, WIRE_1_1 } from './wire.ts'
 import { onStage } from './scene.ts'
 
-/** Streams that break the format in their varints only (README: not minimal, or 8 bytes and more). */
+/** Streams that break the format in their varints only (docs/wire.md: not minimal, or 8 bytes and more). */
 const BAD_VARINTS: Array<[string, Uint8Array]> = [
   ['a length that is not minimal', Uint8Array.of(0x81, 0x00, KIND.MESSAGE)],
   ['a length of 8 bytes', Uint8Array.of(0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00)],

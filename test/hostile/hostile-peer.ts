@@ -213,7 +213,7 @@ export class AttackStream {
    * Writes `next(i)` for i = 0, 1, ... until the stream ends or a budget runs out (each bounded:
    * `ms` defaults to 3 s, `writes` to 1M). Yields to the event loop after every write, so the rest
    * of this process (an honest member) keeps running. With `window`, it keeps at most that many
-   * bytes written beyond what the victim reported consumed (FLOW), as the README's writer does:
+   * bytes written beyond what the victim reported consumed (FLOW), as docs/wire.md's writer does:
    * a flood at the pace the protocol allows; without, it writes as fast as the muxer lets it.
    */
   async flood (next: (i: number) => Uint8Array, budget: { bytes?: number, ms?: number, writes?: number, window?: number } = {}): Promise<FloodResult> {

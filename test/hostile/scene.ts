@@ -30,7 +30,7 @@ export const VICTIM_INIT = {
   reconnect: { initialDelay: 20, maxDelay: 200 }
 }
 
-/** Defaults the README gives for what VICTIM_INIT leaves out. */
+/** Defaults docs/api.md gives ("Node options", "Channel options") for what VICTIM_INIT leaves out. */
 const DEFAULTS = { maxBytesInFlight: 1 * MiB, maxWriteBytes: 256 * KiB, maxConcurrentRequests: 16, maxQueuedRequests: 1024 }
 
 /** 'svc' answers at once (the honest member's channel too); 'parts' streams parts for as long as it is asked. */
@@ -41,26 +41,26 @@ export const VICTIM_CHANNELS: VictimConfig['channels'] = [
 
 /** Per queued item (a lane's envelope, a held message, a request being served): the JS object around its bytes. */
 const ITEM = 256
-/** The control lane's bounds (README, "Options and defaults"). */
+/** The control lane's bounds (docs/guarantees.md, "Worst-case memory"). */
 const CONTROL_FRAMES = 4096
 const CONTROL_BYTES = 4 * MiB
-/** A 1.1.0 frame's leading fields, at most (README: a length may exceed maxMessageSize by 80). */
+/** A 1.1.0 frame's leading fields, at most (docs/wire.md, "Limits": a length may exceed maxMessageSize by 80). */
 const FIELD_BYTES = 80
-/** Requests waiting per member and channel: at most this many bytes of copies, or one larger request (README). */
+/** Requests waiting per member and channel: at most this many bytes of copies, or one larger request (docs/guarantees.md, "Worst-case memory"). */
 const QUEUED_REQUEST_BYTES = 1 * MiB
-/** What libp2p holds of a paused stream before it resets it: its default for a non-member, a yamux window and a write for a member (README). */
+/** What libp2p holds of a paused stream before it resets it: its default for a non-member, a yamux window and a write for a member (docs/guarantees.md, "Worst-case memory"). */
 const READ_BUFFER = 4 * MiB
 const YAMUX_MAX_WINDOW = 16 * MiB
 /**
- * What the README's formula does not count and a live node holds anyway: libp2p's state per
- * connection and stream, peer store entries, compiled code. Measured by control.test.ts (no
+ * What the worst-case formula (docs/guarantees.md) does not count and a live node holds anyway:
+ * libp2p's state per connection and stream, peer store entries, compiled code. Measured by control.test.ts (no
  * attack: 1,400 member streams of valid frames, or 40 non-members connecting): 1.4-2.3 MiB above
  * idle; about four times that.
  */
 export const SLACK = 8 * MiB
 
 /**
- * The victim's worst-case live memory above idle, derived from its options as the README's
+ * The victim's worst-case live memory above idle, derived from its options as docs/guarantees.md's
  * "Worst-case memory" list adds it up (queues, requests served and waiting, tentative peers, one
  * partial frame per inbound stream and what a paused one holds, bytes handed to libp2p), each
  * queued item costed at ITEM bytes on top of its payload, plus SLACK. `remote`: members other

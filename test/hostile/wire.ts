@@ -1,5 +1,5 @@
 /**
- * The consensus-net wire, 1.0.0 and 1.1.0, written from the README's "Wire format" section alone
+ * The consensus-net wire, 1.0.0 and 1.1.0, written from docs/wire.md alone
  * (nothing from src/): what a hostile peer needs to speak it. An encoder for every kind, and a
  * push decoder that splits a byte stream into frames and reads the fields of the kinds a victim
  * sends back (FLOW, ACK, HELLO_BACK on the reverse direction; HELLO, BIND, RESPONSE, PART, END,
@@ -8,7 +8,7 @@
  *   frame = uvarint(N) kind body     N = 1 + body length
  */
 
-/** Protocol IDs, as the README writes them. */
+/** Protocol IDs, as docs/wire.md writes them. */
 export const WIRE_1_1 = '/consensus-net/1.1.0'
 export const WIRE_1_0 = '/consensus-net/1.0.0'
 
@@ -71,7 +71,7 @@ export function frame (kind: number, ...body: Uint8Array[]): Uint8Array {
 
 const EMPTY = new Uint8Array(0)
 
-/** The encoders, one per kind, as the README's table lays out their bodies. */
+/** The encoders, one per kind, as docs/wire.md's table lays out their bodies. */
 export const encode = {
   message: (payload: Uint8Array = EMPTY) => frame(KIND.MESSAGE, payload),
   bind: (ch: number, name: Uint8Array | string) => frame(KIND.BIND, uvarint(ch), bytesOf(name)),
@@ -135,7 +135,7 @@ const FIELDS: Record<number, number> = {
   [KIND.HELLO_BACK]: 1
 }
 
-/** The fields of one frame's body, as the README lays them out; undefined if they do not parse. */
+/** The fields of one frame's body, as docs/wire.md lays them out; undefined if they do not parse. */
 export function parse (kind: number, body: Uint8Array): Frame | undefined {
   const fields = FIELDS[kind] ?? 0
   let at = 0

@@ -1,8 +1,9 @@
 /**
  * A simulated libp2p transport, modelled on @libp2p/memory: a node listens on `/memory/<name>`
  * and dials other nodes of the same TestNetwork by that address. What a connection writes goes
- * into a Pipe the network owns (network.ts), which decides when, and whether, the bytes reach the
- * other end. Above this file everything is real libp2p: the upgrader, Noise, Yamux, the service.
+ * into a Pipe of the network's links (links.ts, link.ts), which decides when, and whether, the
+ * bytes reach the other end. Above this file everything is real libp2p: the upgrader, Noise,
+ * Yamux, the service.
  */
 import { ConnectionFailedError, ListenError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { AbstractMultiaddrConnection, type AbstractMultiaddrConnectionInit } from '@libp2p/utils'
@@ -21,7 +22,7 @@ export interface PipeEnd {
   reset: () => void
 }
 
-/** What the transport needs from the network it belongs to (implemented in network.ts). */
+/** What the transport needs from the network it belongs to (implemented by Links, links.ts). */
 export interface Fabric {
   /** Registers `listener` as the node `name`; throws if the name is taken. */
   listen: (name: string, listener: SimListener) => void
