@@ -157,9 +157,13 @@ export class Router implements ChannelHost {
    */
   inbound (from: NodeId, source: Receiver | undefined, counter: ReceivedCounter, onMessage: (data: Uint8Array) => void): Inbound {
     const memo: DeliveryMemo = { name: undefined, core: undefined, count: undefined }
+    // a simulation's tap sees each delivery; without one the hot path pays nothing for it
+    const tap = this.#onDelivery
     return {
       message: onMessage,
-      channel: (name, data) => { this.#deliver(from, counter, memo, name, data) },
+      channel: tap === undefined
+        ? (name, data) => { this.#deliver(from, counter, memo, name, data) }
+        : (name, data) => { if (this.#deliver(from, counter, memo, name, data)) tap(from, name, data) },
       reliable: (name, seq, data) => {
         if (!this.#channels.has(name)) {
           // nothing is kept for a channel this node has not opened (a peer could name channels at
@@ -176,7 +180,7 @@ export class Router implements ChannelHost {
           if (core !== undefined) core.duplicates.set(from, (core.duplicates.get(from) ?? 0) + 1)
         } else {
           peer.delivered.set(name, seq)
-          this.#deliver(from, counter, memo, name, data)
+          if (this.#deliver(from, counter, memo, name, data)) tap?.(from, name, data)
         }
         // acknowledged once delivered (or known to be): the writer may forget it
         source?.acknowledge(name, Math.max(seq, delivered))
@@ -201,26 +205,27 @@ export class Router implements ChannelHost {
     }
   }
 
-  #deliver (from: NodeId, counter: ReceivedCounter, memo: DeliveryMemo, name: string, data: Uint8Array): void {
+  /** Hands `data` to channel `name`'s handler and listeners; false if it was not delivered (no such channel, over its quota). */
+  #deliver (from: NodeId, counter: ReceivedCounter, memo: DeliveryMemo, name: string, data: Uint8Array): boolean {
     let core = memo.core
     let count = memo.count
     if (name !== memo.name || core === undefined || count === undefined) {
       core = this.#channels.get(name)
       if (core === undefined) {
         this.unknownChannel++
-        return
+        return false
       }
       count = countOf(core, from)
       memo.name = name
       memo.core = core
       memo.count = count
     }
-    if (core.quota !== undefined && overQuota(core.quota, count, data.byteLength, this.#host.clock.now())) return
+    if (core.quota !== undefined && overQuota(core.quota, count, data.byteLength, this.#host.clock.now())) return false
     count.received++
     counter.received++
-    this.#onDelivery?.(from, name, data)
     core.onMessage?.(from, data)
     if (core.channel.listenerCount('message') > 0) core.channel.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
+    return true
   }
 
   /** Member `node`'s outgoing stream closed: requests written to it fail with `connection-lost`. */

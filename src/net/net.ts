@@ -351,14 +351,21 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
   /** Where frames from `state`'s member go, arriving on `source` (undefined: held ones, or this node's own). */
   #inbound (state: MemberState, source: Receiver | undefined): ReturnType<Router['inbound']> {
     const from = state.member.node
-    return this.#router.inbound(from, source, state, data => {
-      state.received++
-      this.#emit(from, data)
-    })
+    // a simulation's tap sees each delivery; without one the hot path pays nothing for it
+    const tap = this.#onDelivery
+    return this.#router.inbound(from, source, state, tap === undefined
+      ? data => {
+        state.received++
+        this.#emit(from, data)
+      }
+      : data => {
+        state.received++
+        tap(from, '', data)
+        this.#emit(from, data)
+      })
   }
 
   #emit (from: NodeId, data: Uint8Array): void {
-    this.#onDelivery?.(from, '', data)
     this.#onMessage?.(from, data)
     if (this.listenerCount('message') > 0) this.dispatchEvent(new CustomEvent('message', { detail: { from, data } }))
   }
