@@ -62,3 +62,30 @@ export function validShape (current: Required<LinkShape>, shape: LinkShape): Req
   if (!(next.bandwidth > 0)) throw new RangeError(`bandwidth must be > 0 bytes/s (Infinity: unbounded), got ${next.bandwidth}`)
   return next
 }
+
+/** The unordered pair `a`, `b` as one key (the same either way round). */
+export function pairKey (a: string, b: string): string {
+  return a < b ? `${a}>${b}` : `${b}>${a}`
+}
+
+/**
+ * The pairs of nodes in different groups of a partition, each checked by `check` (which throws
+ * for an unknown node); a node in two groups is a RangeError.
+ */
+export function pairsAcross (groups: string[][], check: (node: string) => void): Array<[string, string]> {
+  const seen = new Set<string>()
+  for (const group of groups) {
+    for (const node of group) {
+      check(node)
+      if (seen.has(node)) throw new RangeError(`${node} is in more than one group`)
+      seen.add(node)
+    }
+  }
+  const pairs: Array<[string, string]> = []
+  for (let i = 0; i < groups.length; i++) {
+    for (let j = i + 1; j < groups.length; j++) {
+      for (const a of groups[i]) for (const b of groups[j]) pairs.push([a, b])
+    }
+  }
+  return pairs
+}

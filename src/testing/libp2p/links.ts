@@ -10,7 +10,7 @@ import { ConnectionFailedError, ListenError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { deriveSeed, mulberry32 } from '../random.ts'
 import { Pipe, type Direction } from './link.ts'
-import { validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
+import { pairKey, pairsAcross, validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
 import { SimConnection, type Fabric, type SimListener } from './transport.ts'
 import { sleep } from '../../link/backoff.ts'
 import { systemClock } from '../../clock.ts'
@@ -196,23 +196,9 @@ export class Links implements Fabric {
 
   /** Cuts and refuses the links between nodes of different groups (checked). */
   partition (groups: string[][]): void {
-    const seen = new Set<string>()
-    for (const group of groups) {
-      for (const node of group) {
-        this.check(node)
-        if (seen.has(node)) throw new RangeError(`${node} is in more than one group`)
-        seen.add(node)
-      }
-    }
-    for (let i = 0; i < groups.length; i++) {
-      for (let j = i + 1; j < groups.length; j++) {
-        for (const a of groups[i]) {
-          for (const b of groups[j]) {
-            this.#refused.add(pairKey(a, b))
-            this.cut(a, b)
-          }
-        }
-      }
+    for (const [a, b] of pairsAcross(groups, node => { this.check(node) })) {
+      this.#refused.add(pairKey(a, b))
+      this.cut(a, b)
     }
   }
 
@@ -346,8 +332,4 @@ export class Links implements Fabric {
       signal.addEventListener('abort', onAbort, { once: true })
     })
   }
-}
-
-function pairKey (a: string, b: string): string {
-  return a < b ? `${a}>${b}` : `${b}>${a}`
 }

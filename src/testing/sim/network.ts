@@ -21,7 +21,7 @@
  *   travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { validShape, type LinkShape, type TraceEvent } from '../links.ts'
+import { pairKey, pairsAcross, validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
@@ -207,22 +207,9 @@ export class SimNetwork {
 
   /** Cuts every two nodes of different groups and refuses new connections between them, until heal. */
   partition (...groups: string[][]): void {
-    const seen = new Set<string>()
-    for (const group of groups) {
-      for (const node of group) {
-        if (seen.has(this.check(node))) throw new RangeError(`${node} is in more than one group`)
-        seen.add(node)
-      }
-    }
-    for (let i = 0; i < groups.length; i++) {
-      for (let j = i + 1; j < groups.length; j++) {
-        for (const a of groups[i]) {
-          for (const b of groups[j]) {
-            this.#refused.add(pairKey(a, b))
-            this.cut(a, b)
-          }
-        }
-      }
+    for (const [a, b] of pairsAcross(groups, node => { this.check(node) })) {
+      this.#refused.add(pairKey(a, b))
+      this.cut(a, b)
     }
   }
 
@@ -370,8 +357,4 @@ async function join (shared: SharedDial, signal: AbortSignal): Promise<Connectio
       reject(err)
     })
   })
-}
-
-function pairKey (a: string, b: string): string {
-  return a < b ? `${a}>${b}` : `${b}>${a}`
 }
