@@ -89,3 +89,30 @@ export function pairsAcross (groups: string[][], check: (node: string) => void):
   }
   return pairs
 }
+
+/** What waits for the network to change (a dial across a blackhole waits for a heal): `next` waits, `changed` wakes every waiter. */
+export class Changes {
+  #waiters = new Set<() => void>()
+
+  changed (): void {
+    const waiters = this.#waiters
+    this.#waiters = new Set()
+    for (const wake of waiters) wake()
+  }
+
+  /** Resolves at the next change; rejects with the signal's reason once it aborts. */
+  async next (signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(wake)
+        reject(signal.reason)
+      }
+      const wake = (): void => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      this.#waiters.add(wake)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}

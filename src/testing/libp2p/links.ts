@@ -10,7 +10,7 @@ import { ConnectionFailedError, ListenError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { deriveSeed, mulberry32 } from '../random.ts'
 import { Pipe, type Direction } from './link.ts'
-import { pairKey, pairsAcross, validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
+import { Changes, pairKey, pairsAcross, validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
 import { SimConnection, type Fabric, type SimListener } from './transport.ts'
 import { sleep } from '../../link/backoff.ts'
 import { systemClock } from '../../clock.ts'
@@ -72,7 +72,7 @@ export class Links implements Fabric {
   /** Unordered pairs `a>b` (a < b) refused by a partition. */
   readonly #refused = new Set<string>()
   readonly #pairs = new Set<Pair>()
-  #changeWaiters = new Set<() => void>()
+  readonly #changes = new Changes()
   #stopped = false
 
   constructor (init: LinksInit) {
@@ -115,7 +115,7 @@ export class Links implements Fabric {
       const out = this.#direction(from, to)
       const back = this.#direction(to, from)
       if (out.blackholed || back.blackholed) {
-        await this.#nextChange(signal) // a blackhole swallows the handshake: wait for heal (or the dial's timeout)
+        await this.#changes.next(signal) // a blackhole swallows the handshake: wait for heal (or the dial's timeout)
         continue
       }
       const rtt = out.latency + back.latency
@@ -243,9 +243,7 @@ export class Links implements Fabric {
 
   /** Wakes dials waiting for the network to change. */
   changed (): void {
-    const waiters = this.#changeWaiters
-    this.#changeWaiters = new Set()
-    for (const wake of waiters) wake()
+    this.#changes.changed()
   }
 
   #open (from: string, to: string, listener: SimListener): SimConnection {
@@ -316,20 +314,5 @@ export class Links implements Fabric {
     if (from == null) return [this.#direction(a, b), this.#direction(b, a)]
     if (from !== a && from !== b) throw new RangeError(`from must be ${a} or ${b}, got ${from}`)
     return [from === a ? this.#direction(a, b) : this.#direction(b, a)]
-  }
-
-  async #nextChange (signal: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#changeWaiters.delete(wake)
-        reject(signal.reason)
-      }
-      const wake = (): void => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      this.#changeWaiters.add(wake)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
   }
 }

@@ -21,7 +21,7 @@
  *   travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { pairKey, pairsAcross, validShape, type LinkShape, type TraceEvent } from '../links.ts'
+import { Changes, pairKey, pairsAcross, validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
@@ -78,7 +78,7 @@ export class SimNetwork {
   readonly #connections = new Map<string, SimConnection[]>()
   readonly #refused = new Set<string>()
   readonly #dials = new WeakMap<NetworkNode, Map<string, SharedDial>>()
-  #changeWaiters = new Set<() => void>()
+  readonly #changes = new Changes()
   #connectionIds = 0
   #stopped = false
 
@@ -250,7 +250,7 @@ export class SimNetwork {
       const out = this.#direction(from.name, to)
       const back = this.#direction(to, from.name)
       if (out.blackholed || back.blackholed) {
-        await this.#nextChange(signal) // a blackhole swallows the handshake: wait for heal (or the signal)
+        await this.#changes.next(signal) // a blackhole swallows the handshake: wait for heal (or the signal)
         continue
       }
       if (!handshaken) {
@@ -307,24 +307,7 @@ export class SimNetwork {
 
   /** Wakes dials waiting for the network to change. */
   #changed (): void {
-    const waiters = this.#changeWaiters
-    this.#changeWaiters = new Set()
-    for (const wake of waiters) wake()
-  }
-
-  async #nextChange (signal: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#changeWaiters.delete(wake)
-        reject(signal.reason)
-      }
-      const wake = (): void => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      this.#changeWaiters.add(wake)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
+    this.#changes.changed()
   }
 
   #checkPair (a: string, b: string): void {
