@@ -170,6 +170,15 @@ export class Lane {
     return this.#unacked?.length ?? 0
   }
 
+  /** Items in the lane, queued or kept unacknowledged, and the bytes of their payloads: at least what is left to write. */
+  get items (): number {
+    return this.ring.length + (this.#unacked?.length ?? 0)
+  }
+
+  get bytes (): number {
+    return this.ring.bytes + (this.#unacked?.bytes ?? 0)
+  }
+
   readonly #onDrop = (item: Item): void => {
     if (item instanceof Envelope) {
       // a hole (taken back: superseded, timed out, aborted) is not a message: not counted, owner not told

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Dispatcher } from '../src/dispatcher.ts'
-import { encodeKindFrame, FrameDecoder, FRAME_FLOW, FRAME_REQUEST } from '../src/framing.ts'
+import { encodeKindFrame, FrameDecoder, FRAME_BIND, FRAME_CHANNEL, FRAME_FLOW, FRAME_HELLO, FRAME_MESSAGE, FRAME_RELIABLE, FRAME_REQUEST } from '../src/framing.ts'
 import { DEFAULT_CHANNEL, Envelope, type LaneSpec } from '../src/lanes.ts'
 import { CONTROL_LANE } from '../src/router.ts'
 import { seq, seqOf, waitUntil, withTimeout } from './helpers.ts'
@@ -199,6 +199,80 @@ describe('Dispatcher writes', () => {
     const got = s.messages()
     assert.deepEqual(got.map(m => m.byteLength), [4, a.byteLength, b.byteLength, 4, small.byteLength, 4])
     assert.deepEqual([seqOf(got[0]), got[1][0], got[2][0], seqOf(got[3]), got[4][0], seqOf(got[5])], [1, 1, 2, 2, 3, 3])
+    d.close()
+  })
+})
+
+describe('Dispatcher write buffers', () => {
+  const spec = (channel: number, reliable: boolean): LaneSpec => ({ channel, name: `c${channel}`, nameBytes: new TextEncoder().encode(`c${channel}`), priority: 4, reliable, sendBufferSize: 1000, sendBufferBytes: 1 << 20 })
+  const concat = (frames: Uint8Array[]): Uint8Array => new Uint8Array(frames.flatMap(f => [...f]))
+
+  it('frames every kind of frame of a write straight into one buffer of its own, handed over as it is and never written to again', async () => {
+    const { d, up } = setup({ protocol: '/consensus-net/1.1.0' })
+    const s = await up()
+    const plain = d.lanes.open(spec(1, false))
+    const reliable = d.lanes.open(spec(2, true))
+    for (let i = 0; i < 3; i++) d.send(seq(i, 100))
+    plain.push(seq(10))
+    plain.pushKeyed(seq(11), 'k', Infinity)
+    plain.push(new Envelope(FRAME_REQUEST, seq(12), 7, -1, undefined, Infinity, { discarded: () => {} }))
+    reliable.push(seq(20, 300))
+    d.schedule()
+    await tick()
+    assert.equal(s.writes.length, 1)
+    const first = s.writes[0]
+    assert.ok(first instanceof Uint8Array, 'one buffer, not a list')
+    assert.deepEqual(first, concat([
+      encodeKindFrame(FRAME_HELLO, 1, -1),
+      ...[0, 1, 2].map(i => encodeKindFrame(FRAME_MESSAGE, -1, -1, seq(i, 100))),
+      encodeKindFrame(FRAME_BIND, 1, -1, plain.spec.nameBytes),
+      encodeKindFrame(FRAME_CHANNEL, 1, -1, seq(10)),
+      encodeKindFrame(FRAME_CHANNEL, 1, -1, seq(11)),
+      encodeKindFrame(FRAME_REQUEST, 1, 7, seq(12)),
+      encodeKindFrame(FRAME_BIND, 2, -1, reliable.spec.nameBytes),
+      encodeKindFrame(FRAME_RELIABLE, 2, 1, seq(20, 300))
+    ]))
+    const kept = first.slice()
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) d.send(seq(i, 100))
+      plain.push(seq(round))
+      d.schedule()
+      await tick()
+    }
+    assert.equal(s.writes.length, 4)
+    assert.deepEqual(first, kept, 'a later write changed one handed over')
+    assert.equal(new Set(s.writes.map(w => (w as Uint8Array).buffer)).size, 4, 'two writes share a buffer')
+    d.close()
+  })
+
+  it('goes on in a second buffer when a frame does not fit in the first (a list of both, every byte in order)', async () => {
+    const { d, up } = setup()
+    const s = await up()
+    // an envelope grown behind its lane's back: the lane's byte count understates what is queued
+    const e = new Envelope(FRAME_MESSAGE, seq(1), -1, -1, undefined, Infinity, undefined)
+    d.send(seq(0))
+    d.default.push(e)
+    d.send(seq(2))
+    e.data = seq(1, 3000)
+    d.schedule()
+    await tick()
+    assert.equal(s.writes.length, 1)
+    assert.ok(s.writes[0] instanceof Uint8ArrayList)
+    assert.deepEqual(s.messages().map(m => [m.byteLength, seqOf(m)]), [[4, 0], [3000, 1], [4, 2]])
+    d.close()
+  })
+
+  it('gives a write a buffer about its size: a lone message a small one, a burst one of about maxWriteBytes', async () => {
+    const { d, up } = setup({ maxWriteBytes: 64 * 1024 })
+    const s = await up()
+    d.send(seq(1))
+    await tick()
+    for (let i = 0; i < 1000; i++) d.send(seq(i, 200))
+    await tick()
+    assert.equal(s.writes.length, 1 + Math.ceil(1000 * 203 / (64 * 1024)))
+    const allocated = s.writes.map(w => (w as Uint8Array).buffer.byteLength)
+    assert.ok(allocated[0] <= 32, `a lone 4-byte message got ${allocated[0]} bytes`)
+    for (const [i, w] of s.writes.entries()) assert.ok(allocated[i] <= w.byteLength * 1.1 + 64, `write ${i} of ${w.byteLength} bytes got ${allocated[i]}`)
     d.close()
   })
 })
