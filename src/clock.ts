@@ -49,6 +49,15 @@ export async function sleepOn (clock: Clock, ms: number, signal?: AbortSignal): 
   })
 }
 
+/**
+ * Marks a timer as background work: on the system clock it no longer holds the process open (a
+ * net never stopped, a block that lasts 10 minutes); a virtual clock's timers have no such notion.
+ */
+export function background (timer: Timer): Timer {
+  (timer as { unref?: () => void } | undefined)?.unref?.()
+  return timer
+}
+
 /** A random integer in [0, 2^48), from `random`: sessions and request ids. */
 export function random48 (random: Random): number {
   return Math.floor(random() * 2 ** 24) * 2 ** 24 + Math.floor(random() * 2 ** 24)

@@ -160,7 +160,12 @@ export class Router implements ChannelHost {
     // a simulation's tap sees each delivery; without one the hot path pays nothing for it
     const tap = this.#onDelivery
     return {
-      message: onMessage,
+      message: tap === undefined
+        ? onMessage
+        : data => {
+          onMessage(data)
+          tap(from, '', data)
+        },
       channel: tap === undefined
         ? (name, data) => { this.#deliver(from, counter, memo, name, data) }
         : (name, data) => { if (this.#deliver(from, counter, memo, name, data)) tap(from, name, data) },

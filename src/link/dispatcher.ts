@@ -143,6 +143,10 @@ export class Dispatcher {
   /** Queues `data` on the default channel (by reference: do not modify it afterwards). Never blocks, never throws. */
   send (data: Uint8Array): void {
     if (this.#closed) return
+    if (this.#blocked) {
+      this.default.dropped++ // what push and schedule would do, without queueing it first
+      return
+    }
     this.default.push(data)
     this.schedule()
   }

@@ -28,8 +28,6 @@ import type { ReceiveRate } from './receive-rate.ts'
 import type { Clock, Timer } from '../clock.ts'
 import type { LinkStream, LinkStreamEvents } from './transport.ts'
 
-// the channels layer takes these from here (its import lines are not this change's to move)
-
 export interface ReceiverInit {
   /** The remote peer ID (string form), from the connection. */
   peer: string

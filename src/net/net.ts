@@ -7,7 +7,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { Blocklist, blockedPeer, type BlockReason } from '../peers/blocklist.ts'
-import { random48, type Clock, type Random } from '../clock.ts'
+import { background, random48, type Clock, type Random } from '../clock.ts'
 import { protocolsOf, resolveConfig, type Config, type ConsensusNetInit } from '../config.ts'
 import { MessageTooLargeError, NotStartedError, UnknownNodeError } from '../errors.ts'
 import { parseMembership, type Membership } from '../peers/membership.ts'
@@ -49,7 +49,6 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
   readonly #transport: Transport
   readonly #random: Random
   readonly #log: Log
-  readonly #onDelivery: ((from: NodeId, channel: string, data: Uint8Array) => void) | undefined
   readonly #router: Router
   readonly #table: PeerTable
   readonly #blocklist: Blocklist
@@ -71,10 +70,9 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
     this.clock = env.clock
     this.#random = env.random
     this.#log = env.log ?? silent
-    this.#onDelivery = env.onDelivery
     this.#session = random48(this.#random)
     this.#blocklist = new Blocklist({ blocked: this.#enforceBlock, unblocked: peer => { this.#table.dispatcherOf(peer)?.unblock() } }, this.clock)
-    this.#router = new Router(this.#routerHost())
+    this.#router = new Router(this.#routerHost(env.onDelivery))
     this.#table = new PeerTable({
       config: this.#config,
       transport: this.#transport,
@@ -93,7 +91,7 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
     })
   }
 
-  #routerHost (): RouterHost {
+  #routerHost (onDelivery: NetEnv['onDelivery']): RouterHost {
     const net = this
     return {
       maxMessageSize: this.#config.maxMessageSize,
@@ -101,7 +99,7 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
       sendBufferBytes: this.#config.sendBufferBytes,
       clock: this.clock,
       random: this.#random,
-      onDelivery: this.#onDelivery,
+      onDelivery,
       get self () { return net.#table.membership.self },
       assertStarted: () => { this.#assertStarted() },
       outbox: (node): Outbox | undefined => this.#table.members.get(node)?.out,
@@ -119,6 +117,7 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
     if (this.#status !== 'new') return
     // started before the transport is: a simulation's node is usable as soon as start() returns
     this.#status = 'started'
+    this.#checkLinks()
     try {
       await this.#transport.start(protocolsOf(this.#config), {
         stream: this.#onStream,
@@ -127,18 +126,25 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
         refused: () => { this.#refused++ }
       }, { maxInboundStreams: this.#config.maxInboundStreams })
     } catch (err) {
-      this.#status = 'stopped'
+      // what started is undone (a membership given meanwhile, the handlers registered so far); like a stopped net, it stays stopped
+      await this.stop().catch(() => {})
       throw err
     }
+    // stopped while the transport was starting: what it started after its stop is undone too
+    if (this.#status !== 'started') await this.#transport.stop()
+  }
+
+  /** Checks every Dispatcher's link every twentieth of `deadLinkTimeout`, while started (0: never). */
+  #checkLinks (): void {
     const timeout = this.#config.deadLinkTimeout
-    if (timeout > 0 && this.#status === 'started') {
-      const every = Math.max(1, Math.floor(timeout / 20))
-      const check = (): void => {
-        this.#table.checkLinks()
-        this.#linkTimer = this.clock.setTimeout(check, every)
-      }
-      this.#linkTimer = this.clock.setTimeout(check, every)
+    if (timeout <= 0) return
+    const every = Math.max(1, Math.floor(timeout / 20))
+    const check = (): void => {
+      this.#table.checkLinks()
+      // a check may stop the net (a 'peer:down' listener): then no next one
+      if (this.#status === 'started') this.#linkTimer = background(this.clock.setTimeout(check, every))
     }
+    this.#linkTimer = background(this.clock.setTimeout(check, every))
   }
 
   /** Resets every stream, cancels every dial and backoff; afterwards every call throws `NotStartedError`. */
@@ -351,18 +357,10 @@ export class Net extends TypedEventEmitter<ConsensusNetEvents> {
   /** Where frames from `state`'s member go, arriving on `source` (undefined: held ones, or this node's own). */
   #inbound (state: MemberState, source: Receiver | undefined): ReturnType<Router['inbound']> {
     const from = state.member.node
-    // a simulation's tap sees each delivery; without one the hot path pays nothing for it
-    const tap = this.#onDelivery
-    return this.#router.inbound(from, source, state, tap === undefined
-      ? data => {
-        state.received++
-        this.#emit(from, data)
-      }
-      : data => {
-        state.received++
-        tap(from, '', data)
-        this.#emit(from, data)
-      })
+    return this.#router.inbound(from, source, state, data => {
+      state.received++
+      this.#emit(from, data)
+    })
   }
 
   #emit (from: NodeId, data: Uint8Array): void {

@@ -10,7 +10,7 @@
  * first). Blocks the engine makes are its own to bound.
  */
 import type { BlockedPeer, BlockReason, NodeId } from '../types.ts'
-import type { Clock, Timer } from '../clock.ts'
+import { background, type Clock, type Timer } from '../clock.ts'
 
 /** Resets for violations that block a non-member... */
 export const VIOLATIONS = 3
@@ -65,7 +65,7 @@ export class Blocklist {
       this.#auto++
     }
     const until = duration === undefined ? undefined : this.#clock.now() + duration
-    const timer = duration === undefined ? undefined : this.#clock.setTimeout(() => { this.unblock(peer) }, duration)
+    const timer = duration === undefined ? undefined : background(this.#clock.setTimeout(() => { this.unblock(peer) }, duration))
     this.#entries.set(peer, { until, reason, timer })
     this.#violations.delete(peer)
     this.#events.blocked(peer, until, reason)

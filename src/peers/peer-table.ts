@@ -19,7 +19,7 @@ import { diffMembership, EMPTY_MEMBERSHIP, type Member, type ParsedMembership } 
 import { replayHeld, type Promotion } from './promotion.ts'
 import type { Blocklist } from './blocklist.ts'
 import type { Clock, Random } from '../clock.ts'
-import type { Config } from '../config.ts'
+import { protocolsOf, type Config } from '../config.ts'
 import type { LinkStream, Log, Transport } from '../link/transport.ts'
 import type { AbortOptions, NodeId } from '../types.ts'
 
@@ -66,6 +66,8 @@ export class PeerTable {
   readonly tentative: TentativeReceivers
   readonly #host: PeerTableHost
   readonly #defaultLane: LaneSpec
+  /** What a Dispatcher proposes, 1.1.0 first. */
+  readonly #protocols: readonly string[]
   #membership: ParsedMembership = EMPTY_MEMBERSHIP
   readonly #members = new Map<NodeId, MemberState>()
   /** Inbound streams of members, by peer. */
@@ -81,6 +83,7 @@ export class PeerTable {
     this.#host = host
     const c = host.config
     this.#defaultLane = defaultLane(c.sendBufferSize, c.sendBufferBytes)
+    this.#protocols = protocolsOf(c)
     // their messages are only held, the latest tentativeBufferBytes of each: a second's worth of
     // that, together, is all that is worth reading
     this.tentative = new TentativeReceivers(c.maxTentativeReceivers, c.tentativeBufferSize, c.tentativeBufferBytes, new ReceiveRate(c.tentativeBufferBytes))
@@ -234,7 +237,6 @@ export class PeerTable {
   #newDispatcher (member: Member): Dispatcher {
     const host = this.#host
     const c = host.config
-    const protocols = c.channelProtocol === '' ? [c.protocol] : [c.channelProtocol, c.protocol]
     const dispatcher: Dispatcher = new Dispatcher({
       node: member.node,
       addrs: member.addrs,
@@ -245,7 +247,7 @@ export class PeerTable {
       deadLinkTimeout: c.deadLinkTimeout,
       session: host.session,
       reconnect: c.reconnect,
-      dial: async (addr, options) => await host.transport.open(member.peer, addr, protocols, options),
+      dial: async (addr, options) => await host.transport.open(member.peer, addr, this.#protocols, options),
       abortConnection: (stream, err) => { host.transport.abortConnection(stream, err) },
       channelProtocol: c.channelProtocol,
       onUp: node => {

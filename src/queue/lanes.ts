@@ -111,8 +111,9 @@ export class Lanes {
     let end = first
     while (end + 1 < ordered.length && ordered[end + 1].spec.priority === lane.spec.priority) end++
     if (end === first) return
-    ordered.splice(first, 1)
-    ordered.splice(end, 0, lane)
+    // rotated in place: this runs after every write
+    for (let i = first; i < end; i++) ordered[i] = ordered[i + 1]
+    ordered[end] = lane
   }
 
   /** Discards every queued message, telling envelope owners `why`. */

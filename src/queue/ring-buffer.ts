@@ -67,6 +67,7 @@ export class RingBuffer<T extends { readonly byteLength: number } = Uint8Array> 
   /** Removes everything; returns how many items were discarded. */
   clear (): number {
     const n = this.#length
+    if (n === 0) return 0
     this.#slots = new Array(8)
     this.#mask = 7
     this.#head = 0

@@ -116,3 +116,14 @@ export class Changes {
     })
   }
 }
+
+/** What the connections of one link direction hold: in flight, and held by a blackhole. */
+export function pipeTotals (pipes: Iterable<{ readonly inFlight: number, readonly held: number }>): { inFlight: number, held: number } {
+  let inFlight = 0
+  let held = 0
+  for (const pipe of pipes) {
+    inFlight += pipe.inFlight
+    held += pipe.held
+  }
+  return { inFlight, held }
+}

@@ -97,8 +97,32 @@ describe('simulation determinism', () => {
     assert.notEqual(one, empty)
     assert.equal(sim.digest(), one, 'reading it changes nothing')
     assert.equal(sim.deliveries, 1)
-    const other = probes({ nodes: 2, seed: 3 })
-    other.net('n0').c.onDelivery('n1', 'blocks', Uint8Array.of(1))
-    assert.notEqual(other.digest(), one)
+    // each part of a delivery changes the digest: one fresh run per change, from the same seed
+    const digestOf = async (deliver: (sim: ReturnType<typeof probes>) => Promise<void> | void): Promise<string> => {
+      const s = probes({ nodes: 2, seed: 3 })
+      await deliver(s)
+      return s.digest()
+    }
+    const variants = {
+      same: await digestOf(s => { s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(1)) }),
+      channel: await digestOf(s => { s.net('n0').c.onDelivery('n1', 'blocks', Uint8Array.of(1)) }),
+      bytes: await digestOf(s => { s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(2)) }),
+      from: await digestOf(s => { s.net('n0').c.onDelivery('n0', 'votes', Uint8Array.of(1)) }),
+      to: await digestOf(s => { s.net('n1').c.onDelivery('n1', 'votes', Uint8Array.of(1)) }),
+      time: await digestOf(async s => {
+        await s.run({ for: 1 })
+        s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(1))
+      }),
+      ab: await digestOf(s => {
+        s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(1))
+        s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(2))
+      }),
+      ba: await digestOf(s => {
+        s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(2))
+        s.net('n0').c.onDelivery('n1', 'votes', Uint8Array.of(1))
+      })
+    }
+    assert.equal(variants.same, one, 'the same delivery in the same run gives the same digest')
+    assert.equal(new Set(Object.values(variants)).size, Object.keys(variants).length, JSON.stringify(variants))
   })
 })

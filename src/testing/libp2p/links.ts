@@ -10,7 +10,7 @@ import { ConnectionFailedError, ListenError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { deriveSeed, mulberry32 } from '../random.ts'
 import { Pipe, type Direction } from './link.ts'
-import { Changes, pairKey, pairsAcross, validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
+import { Changes, pairKey, pairsAcross, pipeTotals, validShape, type Link, type LinkShape, type TraceEvent } from '../links.ts'
 import { SimConnection, type Fabric, type SimListener } from './transport.ts'
 import { sleep } from '../../link/backoff.ts'
 import { systemClock } from '../../clock.ts'
@@ -151,12 +151,7 @@ export class Links implements Fabric {
       },
       stats: from => {
         const dir = one(from)
-        let inFlight = 0
-        let held = 0
-        for (const pipe of dir.pipes) {
-          inFlight += pipe.inFlight
-          held += pipe.held
-        }
+        const { inFlight, held } = pipeTotals(dir.pipes)
         let connections = 0
         for (const pair of this.#pairs) if (pair.joins(a, b)) connections++
         return { delivered: dir.delivered, inFlight, held, connections }

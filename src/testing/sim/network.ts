@@ -21,7 +21,7 @@
  *   travels to it is lost.
  */
 import { deriveSeed, mulberry32 } from '../random.ts'
-import { Changes, pairKey, pairsAcross, validShape, type LinkShape, type TraceEvent } from '../links.ts'
+import { Changes, pairKey, pairsAcross, pipeTotals, validShape, type LinkShape, type TraceEvent } from '../links.ts'
 import { Direction } from './link.ts'
 import { SimConnection, type ConnectionEnd, type Endpoint } from './connection.ts'
 import { namedError } from './stream.ts'
@@ -169,12 +169,7 @@ export class SimNetwork {
       shape: from => one(from).shape,
       stats: from => {
         const dir = one(from)
-        let inFlight = 0
-        let held = 0
-        for (const pipe of dir.pipes) {
-          inFlight += pipe.inFlight
-          held += pipe.held
-        }
+        const { inFlight, held } = pipeTotals(dir.pipes)
         const connections = this.#connections.get(pairKey(a, b))?.length ?? 0
         return { delivered: dir.delivered, inFlight, held, connections }
       }
